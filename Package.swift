@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Release builds of the kernels: bounds checks off inside Runtime's hot loops only.
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "surgeon",
+    products: [
+        .executable(name: "surgeon", targets: ["surgeon"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .target(
+            name: "CSentencePiece",
+            path: "Sources/CSentencePiece",
+            cxxSettings: [.unsafeFlags(["-std=c++17"])],
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
+        ),
+        .target(name: "Tokenize", dependencies: ["CSentencePiece"]),
+        .target(name: "Runtime", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "Surgery", dependencies: ["Runtime", "CBLAS"], swiftSettings: fast),
+        // What the CLI does besides parsing flags: model + tokenizer opening, chat sessions, reports.
+        .target(name: "Toolkit", dependencies: ["Runtime", "Surgery", "Tokenize"]),
+        .executableTarget(
+            name: "surgeon",
+            dependencies: [
+                "Runtime", "Surgery", "Tokenize", "Toolkit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "TokenizeTests", dependencies: ["Tokenize"]),
+        .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Runtime"]),
+        .testTarget(name: "ToolkitTests", dependencies: ["Toolkit", "Runtime", "Tokenize"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

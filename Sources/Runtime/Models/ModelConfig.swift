@@ -1,0 +1,225 @@
+import Foundation
+
+public enum Architecture: String, Sendable {
+    case opt
+    case llama
+}
+
+/// Hyper-parameters of a decoder-only model, read from Hugging Face `config.json` or GGUF metadata.
+public struct ModelConfig: Sendable, Equatable {
+    public var architecture: Architecture
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var numLayers: Int
+    public var numHeads: Int
+    public var numKVHeads: Int
+    public var headDim: Int
+    public var intermediateSize: Int
+    public var maxPositions: Int
+    public var normEps: Float
+    public var ropeTheta: Float
+    public var tieEmbeddings: Bool
+    public var bosTokenId: Int?
+    public var eosTokenIds: [Int]
+    // OPT
+    public var doLayerNormBefore: Bool = true
+    public var wordEmbedProjDim: Int
+    public var removeFinalLayerNorm: Bool = false
+    public var layerNormAffine: Bool = true
+    public var activation: String
+    // biases: OPT `enable_bias`; Llama `attention_bias` / `mlp_bias`
+    public var attentionBias: Bool
+    public var mlpBias: Bool
+
+    public init(architecture: Architecture, vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int,
+                numKVHeads: Int, headDim: Int, intermediateSize: Int, maxPositions: Int, normEps: Float,
+                ropeTheta: Float, tieEmbeddings: Bool, bosTokenId: Int?, eosTokenIds: [Int],
+                wordEmbedProjDim: Int? = nil, activation: String, attentionBias: Bool, mlpBias: Bool) {
+        self.architecture = architecture
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.numLayers = numLayers
+        self.numHeads = numHeads
+        self.numKVHeads = numKVHeads
+        self.headDim = headDim
+        self.intermediateSize = intermediateSize
+        self.maxPositions = maxPositions
+        self.normEps = normEps
+        self.ropeTheta = ropeTheta
+        self.tieEmbeddings = tieEmbeddings
+        self.bosTokenId = bosTokenId
+        self.eosTokenIds = eosTokenIds
+        self.wordEmbedProjDim = wordEmbedProjDim ?? hiddenSize
+        self.activation = activation
+        self.attentionBias = attentionBias
+        self.mlpBias = mlpBias
+    }
+
+    public var qDim: Int { numHeads * headDim }
+    public var kvDim: Int { numKVHeads * headDim }
+
+    /// Checks the invariants every forward pass relies on.
+    public func validate(file: String) throws {
+        func bad(_ s: String) -> ModelError { .invalidConfig(file: file, detail: s) }
+        for (k, v) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("num_hidden_layers", numLayers),
+                       ("num_attention_heads", numHeads), ("num_key_value_heads", numKVHeads),
+                       ("head_dim", headDim), ("intermediate_size", intermediateSize),
+                       ("max_position_embeddings", maxPositions)] {
+            guard v > 0 && v < 1 << 31 else { throw bad("\(k) = \(v) must be a positive integer") }
+        }
+        guard numHeads % numKVHeads == 0 else {
+            throw bad("num_attention_heads \(numHeads) is not a multiple of num_key_value_heads \(numKVHeads)")
+        }
+        guard normEps > 0, normEps.isFinite else { throw bad("norm epsilon \(normEps) must be positive") }
+        if architecture == .llama {
+            guard headDim % 2 == 0 else { throw bad("head_dim \(headDim) must be even for RoPE") }
+            guard ropeTheta > 0, ropeTheta.isFinite else { throw bad("rope_theta \(ropeTheta) must be positive") }
+            guard activation == "silu" else { throw bad("hidden_act \"\(activation)\" is not supported (silu is)") }
+        } else {
+            guard numHeads * headDim == hiddenSize else {
+                throw bad("hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numHeads)")
+            }
+            guard activation == "relu" || activation == "gelu" else {
+                throw bad("activation_function \"\(activation)\" is not supported (relu, gelu are)")
+            }
+        }
+        if let b = bosTokenId, b < 0 || b >= vocabSize { throw bad("bos_token_id \(b) outside the vocabulary") }
+    }
+}
+
+// MARK: - Hugging Face config.json
+
+extension ModelConfig {
+    /// Reads a Hugging Face `config.json` (OPT or Llama families).
+    public static func fromHuggingFace(path: String) throws -> ModelConfig {
+        guard FileManager.default.fileExists(atPath: path) else { throw ModelError.fileNotFound(path: path) }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ModelError.unreadable(path: path, reason: "read failed")
+        }
+        guard let obj = try? JSONSerialization.jsonObject(with: data), let json = obj as? [String: Any] else {
+            throw ModelError.badHeader(file: path, detail: "not a JSON object")
+        }
+        return try fromHuggingFace(json: json, file: path)
+    }
+
+    public static func fromHuggingFace(json: [String: Any], file: String) throws -> ModelConfig {
+        let j = JSONFields(json: json, file: file)
+        let type = (json["model_type"] as? String)
+            ?? ((json["architectures"] as? [String])?.first.map { $0.lowercased().hasPrefix("opt") ? "opt" : ($0.lowercased().hasPrefix("llama") ? "llama" : $0) })
+        guard let type else { throw ModelError.missingConfigKey(file: file, key: "model_type") }
+        let eos = try j.intList("eos_token_id")
+        switch type {
+        case "opt":
+            let hidden = try j.int("hidden_size")
+            let heads = try j.int("num_attention_heads")
+            guard heads > 0 else { throw ModelError.invalidConfig(file: file, detail: "num_attention_heads must be positive") }
+            var c = ModelConfig(
+                architecture: .opt, vocabSize: try j.int("vocab_size"), hiddenSize: hidden,
+                numLayers: try j.int("num_hidden_layers"), numHeads: heads, numKVHeads: heads,
+                headDim: hidden / heads, intermediateSize: try j.int("ffn_dim"),
+                maxPositions: try j.int("max_position_embeddings"), normEps: 1e-5, ropeTheta: 0,
+                tieEmbeddings: j.bool("tie_word_embeddings") ?? true, bosTokenId: try j.optInt("bos_token_id"),
+                eosTokenIds: eos, wordEmbedProjDim: try j.optInt("word_embed_proj_dim"),
+                activation: j.string("activation_function") ?? "relu",
+                attentionBias: j.bool("enable_bias") ?? true, mlpBias: j.bool("enable_bias") ?? true)
+            c.doLayerNormBefore = j.bool("do_layer_norm_before") ?? true
+            c.removeFinalLayerNorm = j.bool("_remove_final_layer_norm") ?? false
+            c.layerNormAffine = j.bool("layer_norm_elementwise_affine") ?? true
+            try c.validate(file: file)
+            return c
+        case "llama", "mistral", "smollm", "smollm2":
+            let hidden = try j.int("hidden_size")
+            let heads = try j.int("num_attention_heads")
+            guard heads > 0 else { throw ModelError.invalidConfig(file: file, detail: "num_attention_heads must be positive") }
+            var theta: Double = 10000
+            if let rp = json["rope_parameters"] as? [String: Any] {
+                if let t = rp["rope_theta"] as? Double { theta = t }
+                if let rt = rp["rope_type"] as? String, rt != "default" {
+                    throw ModelError.invalidConfig(file: file, detail: "rope_type \"\(rt)\" is not supported (default RoPE is)")
+                }
+            } else if let t = json["rope_theta"] as? Double {
+                theta = t
+            }
+            if let rs = json["rope_scaling"], !(rs is NSNull) {
+                throw ModelError.invalidConfig(file: file, detail: "rope_scaling is not supported")
+            }
+            let c = ModelConfig(
+                architecture: .llama, vocabSize: try j.int("vocab_size"), hiddenSize: hidden,
+                numLayers: try j.int("num_hidden_layers"), numHeads: heads,
+                numKVHeads: try j.optInt("num_key_value_heads") ?? heads,
+                headDim: try j.optInt("head_dim") ?? (hidden / heads), intermediateSize: try j.int("intermediate_size"),
+                maxPositions: try j.optInt("max_position_embeddings") ?? 2048,
+                normEps: Float(j.double("rms_norm_eps") ?? 1e-6), ropeTheta: Float(theta),
+                tieEmbeddings: j.bool("tie_word_embeddings") ?? false, bosTokenId: try j.optInt("bos_token_id"),
+                eosTokenIds: eos, activation: j.string("hidden_act") ?? "silu",
+                attentionBias: j.bool("attention_bias") ?? false, mlpBias: j.bool("mlp_bias") ?? false)
+            try c.validate(file: file)
+            return c
+        default:
+            throw ModelError.unsupportedArchitecture(file: file, name: type)
+        }
+    }
+
+    /// A Hugging Face `config.json` dictionary describing this model (used when the source was GGUF).
+    public func huggingFaceJSON() -> [String: Any] {
+        var d: [String: Any] = [
+            "vocab_size": vocabSize, "hidden_size": hiddenSize, "num_hidden_layers": numLayers,
+            "num_attention_heads": numHeads, "max_position_embeddings": maxPositions,
+            "tie_word_embeddings": tieEmbeddings, "torch_dtype": "float32",
+        ]
+        if let b = bosTokenId { d["bos_token_id"] = b }
+        if eosTokenIds.count == 1 { d["eos_token_id"] = eosTokenIds[0] } else if !eosTokenIds.isEmpty { d["eos_token_id"] = eosTokenIds }
+        switch architecture {
+        case .opt:
+            d["model_type"] = "opt"
+            d["architectures"] = ["OPTForCausalLM"]
+            d["ffn_dim"] = intermediateSize
+            d["word_embed_proj_dim"] = wordEmbedProjDim
+            d["do_layer_norm_before"] = doLayerNormBefore
+            d["_remove_final_layer_norm"] = removeFinalLayerNorm
+            d["layer_norm_elementwise_affine"] = layerNormAffine
+            d["activation_function"] = activation
+            d["enable_bias"] = attentionBias
+        case .llama:
+            d["model_type"] = "llama"
+            d["architectures"] = ["LlamaForCausalLM"]
+            d["num_key_value_heads"] = numKVHeads
+            d["head_dim"] = headDim
+            d["intermediate_size"] = intermediateSize
+            d["rms_norm_eps"] = Double(normEps)
+            d["rope_theta"] = Double(ropeTheta)
+            d["hidden_act"] = activation
+            d["attention_bias"] = attentionBias
+            d["mlp_bias"] = mlpBias
+        }
+        return d
+    }
+}
+
+/// Typed access to JSON config fields with errors that name the file and key.
+struct JSONFields {
+    let json: [String: Any]
+    let file: String
+
+    func int(_ key: String) throws -> Int {
+        guard let v = try optInt(key) else { throw ModelError.missingConfigKey(file: file, key: key) }
+        return v
+    }
+
+    func optInt(_ key: String) throws -> Int? {
+        guard let raw = json[key], !(raw is NSNull) else { return nil }
+        if let n = raw as? NSNumber, let v = Int(exactly: n.doubleValue) { return v }
+        throw ModelError.invalidConfig(file: file, detail: "\(key) must be an integer, found \(raw)")
+    }
+
+    func intList(_ key: String) throws -> [Int] {
+        guard let raw = json[key], !(raw is NSNull) else { return [] }
+        if let n = raw as? NSNumber, let v = Int(exactly: n.doubleValue) { return [v] }
+        if let a = raw as? [NSNumber] { return a.compactMap { Int(exactly: $0.doubleValue) } }
+        throw ModelError.invalidConfig(file: file, detail: "\(key) must be an integer or a list of integers")
+    }
+
+    func double(_ key: String) -> Double? { (json[key] as? NSNumber)?.doubleValue }
+    func bool(_ key: String) -> Bool? { json[key] as? Bool }
+    func string(_ key: String) -> String? { json[key] as? String }
+}
