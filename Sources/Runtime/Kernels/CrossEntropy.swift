@@ -1,0 +1,25 @@
+import Foundation
+
+/// Next-token cross-entropy on logits rows.
+
+/// −log softmax(logits)[target] for one row, accumulated in double.  logits: [V]
+@inline(__always)
+public func crossEntropy(_ logits: UnsafePointer<Float>, V: Int, target: Int) -> Double {
+    var m = -Float.infinity
+    for i in 0..<V { m = max(m, logits[i]) }
+    var s: Double = 0
+    for i in 0..<V { s += Double(expf(logits[i] - m)) }
+    return log(s) + Double(m) - Double(logits[target])
+}
+
+/// Mean next-token cross-entropy of T rows: row t predicts tokens[t+1] (T−1 predictions).
+/// logits: [T, V]
+public func meanNextTokenLoss(_ logits: [Float], tokens: [Int32], V: Int) -> Double {
+    let T = tokens.count
+    guard T > 1 else { return 0 }
+    var sum: Double = 0
+    logits.withUnsafeBufferPointer { lp in
+        for t in 0..<(T - 1) { sum += crossEntropy(lp.baseAddress! + t * V, V: V, target: Int(tokens[t + 1])) }
+    }
+    return sum / Double(T - 1)
+}

@@ -1,0 +1,45 @@
+import CBLAS
+
+/// Dense matrix products on row-major float32 buffers (OpenBLAS, one thread per call).
+
+/// y[t, r] = Σ_c x[t, c] · w[r, c] (+ y if accumulate), for output rows r in `rows`.
+/// x: [T, C] (row stride ldx), w: [R, C], y: [T, R] (row stride ldy)
+@inline(__always)
+public func matmulWT(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, ldy: Int,
+                     T: Int, C: Int, rows: Range<Int>, accumulate: Bool = false) {
+    let n = rows.count
+    if n == 0 || T == 0 { return }
+    let beta: Float = accumulate ? 1 : 0
+    if T == 1 {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(C), 1, w + rows.lowerBound * C, Int32(C),
+                    x, 1, beta, y + rows.lowerBound, 1)
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(n), Int32(C), 1,
+                    x, Int32(ldx), w + rows.lowerBound * C, Int32(C), beta, y + rows.lowerBound, Int32(ldy))
+    }
+}
+
+/// c[M, N] = alpha · op(a) · op(b) + beta · c — a thin, named wrapper over sgemm (row-major).
+@inline(__always)
+public func sgemm(transA: Bool, transB: Bool, M: Int, N: Int, K: Int, alpha: Float = 1,
+                  _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if M == 0 || N == 0 { return }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(M), Int32(N), Int32(K), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// y[t, r] += b[r] for r in `rows`.  y: [T, R] (stride ldy), b: [R]
+@inline(__always)
+public func addBias(_ y: UnsafeMutablePointer<Float>, ldy: Int, _ b: UnsafePointer<Float>, T: Int, rows: Range<Int>) {
+    for t in 0..<T {
+        let yt = y + t * ldy
+        for r in rows { yt[r] += b[r] }
+    }
+}
+
+/// y += x, elementwise over n values (residual connections).
+@inline(__always)
+public func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    for i in 0..<n { y[i] += x[i] }
+}

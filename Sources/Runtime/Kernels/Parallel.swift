@@ -1,0 +1,43 @@
+import CBLAS
+import Dispatch
+
+/// The one threading layer of the engine: our own parallel-for, with OpenBLAS pinned to one
+/// thread inside it (mixing both would oversubscribe the cores).
+public enum Parallel {
+    nonisolated(unsafe) private static var _threads = 1
+
+    /// Number of worker threads used by every kernel (`-t/--threads`).
+    public static var threads: Int { _threads }
+
+    /// Sets the worker count and keeps OpenBLAS single-threaded.
+    public static func setThreads(_ n: Int) {
+        _threads = max(1, n)
+        openblas_set_num_threads(1)
+    }
+
+    /// Runs `body(i)` for i in 0..<n on up to `threads` workers (inline when one suffices).
+    @inline(__always)
+    public static func forEach(_ n: Int, _ body: (Int) -> Void) {
+        if n <= 0 { return }
+        if _threads <= 1 || n == 1 {
+            for i in 0..<n { body(i) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: n, execute: body)
+        }
+    }
+
+    /// Splits 0..<n into at most `threads` contiguous chunks (aligned to `align`) and runs them in parallel.
+    @inline(__always)
+    public static func chunks(_ n: Int, align: Int = 1, minChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        if n <= 0 { return }
+        let maxParts = max(1, min(_threads, n / max(minChunk, 1)))
+        if maxParts <= 1 { body(0..<n); return }
+        let per = ((n + maxParts - 1) / maxParts + align - 1) / align * align
+        let parts = (n + per - 1) / per
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let lo = p * per
+            let hi = min(n, lo + per)
+            if lo < hi { body(lo..<hi) }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// Rotary position embedding in the Hugging Face rotate-half layout: within each head,
+/// dimension i (i < d/2) rotates with dimension i + d/2 by angle pos · θ^(−2i/d).
+public struct RoPETable: Sendable {
+    public let headDim: Int
+    public let positions: Int
+    /// cos and sin: [positions, headDim/2]
+    public let cos: [Float]
+    public let sin: [Float]
+
+    public init(headDim: Int, positions: Int, theta: Float) {
+        self.headDim = headDim
+        self.positions = positions
+        let half = headDim / 2
+        var c = [Float](repeating: 0, count: positions * half)
+        var s = [Float](repeating: 0, count: positions * half)
+        for i in 0..<half {
+            let invFreq = 1.0 / pow(Double(theta), Double(2 * i) / Double(headDim))
+            for p in 0..<positions {
+                let a = Double(p) * invFreq
+                c[p * half + i] = Float(Foundation.cos(a))
+                s[p * half + i] = Float(Foundation.sin(a))
+            }
+        }
+        cos = c
+        sin = s
+    }
+
+    /// Rotates `heads` heads of each of T rows, row t at position pos0 + t.
+    /// x: [T, ld] with heads·headDim used columns; sign = −1 applies the inverse rotation (backward).
+    public func apply(_ x: UnsafeMutablePointer<Float>, ld: Int, T: Int, heads: Int, pos0: Int, sign: Float = 1) {
+        let half = headDim / 2
+        cos.withUnsafeBufferPointer { cb in
+            sin.withUnsafeBufferPointer { sb in
+                for t in 0..<T {
+                    let cp = cb.baseAddress! + (pos0 + t) * half
+                    let sp = sb.baseAddress! + (pos0 + t) * half
+                    for h in 0..<heads {
+                        let v = x + t * ld + h * headDim
+                        for i in 0..<half {
+                            let a = v[i], b = v[i + half]
+                            let s = sign * sp[i]
+                            v[i] = a * cp[i] - b * s
+                            v[i + half] = b * cp[i] + a * s
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/// A decoder-only language model that runs token ids through a KV cache.
+public protocol CausalLM: AnyObject {
+    var config: ModelConfig { get }
+
+    /// Runs `tokens` at positions cache.count ..< cache.count+T, appends their keys and values to
+    /// the cache, and leaves the final hidden states (the lm_head input) in `ws.hidden`: [T, headInput].
+    /// Callers check ids and capacity first (see `InferenceSession`).
+    func forward(_ tokens: UnsafeBufferPointer<Int32>, cache: KVCache, ws: Workspace)
+
+    /// logits: [rows, V] = hidden: [rows, headInput] · lm_headᵀ
+    func logits(_ hidden: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
+
+    /// Width of the lm_head input (hidden size, or OPT's word_embed_proj_dim).
+    var headInput: Int { get }
+
+    /// Every parameter under its Hugging Face name (tied lm_head omitted).
+    func namedParameters() -> [(name: String, tensor: Tensor)]
+
+    /// Names of the linear layers inside the blocks (the ones compression prunes), in model order.
+    var blockLinearNames: [String] { get }
+    /// A linear layer by its Hugging Face name without `.weight` (e.g. `model.layers.0.mlp.up_proj`).
+    func linear(_ name: String) -> Linear?
+    func setLinear(_ name: String, _ value: Linear)
+}
+
+extension CausalLM {
+    /// Largest number of positions one sequence may use.
+    public var contextLength: Int { config.maxPositions }
+}
+
+/// Builds the architecture a model's config names.
+public func loadModel(_ files: ModelFiles) throws -> CausalLM {
+    try loadModel(config: files.config, weights: files.weights)
+}
+
+public func loadModel(config: ModelConfig, weights: WeightSource) throws -> CausalLM {
+    switch config.architecture {
+    case .llama: return try LlamaModel(config: config, weights: weights)
+    case .opt: return try OPTModel(config: config, weights: weights)
+    }
+}
+
+/// Copies embedding rows for the given tokens.  table: [V, C]; out: [T, C]
+@inline(__always)
+func embeddingForward(_ table: [Float], C: Int, _ tokens: UnsafeBufferPointer<Int32>, _ out: UnsafeMutablePointer<Float>) {
+    table.withUnsafeBufferPointer { tb in
+        for (t, id) in tokens.enumerated() {
+            (out + t * C).update(from: tb.baseAddress! + Int(id) * C, count: C)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import XCTest
+@testable import Runtime
+
+/// Paths of the shared fixtures (../shared from the package root) and the default model.
+enum Fixtures {
+    static let root: URL = {
+        var u = URL(fileURLWithPath: #filePath)
+        while u.path != "/" && !FileManager.default.fileExists(atPath: u.appendingPathComponent("Package.swift").path) {
+            u.deleteLastPathComponent()
+        }
+        return u
+    }()
+    static let shared = root.appendingPathComponent("../shared").standardized
+    static func fixture(_ name: String) -> String { shared.appendingPathComponent("fixtures/\(name)").path }
+    static let smolGGUF = root.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+
+    static func model(_ name: String) throws -> CausalLM {
+        try loadModel(ModelFiles.open(fixture(name)))
+    }
+
+    static func reference(_ name: String) throws -> SafetensorsFile {
+        try SafetensorsFile(path: fixture("\(name)/reference.safetensors"))
+    }
+
+    static func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "surgeon-test-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+}
+
+func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "sizes differ: \(a.count) vs \(b.count)")
+    var m: Float = 0
+    for i in 0..<a.count { m = max(m, abs(a[i] - b[i])) }
+    return m
+}
