@@ -32,7 +32,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], exclude: ["Resources"]),
         .testTarget(name: "TokenizeTests", dependencies: ["Tokenize"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Runtime"]),
         .testTarget(name: "ToolkitTests", dependencies: ["Toolkit", "Runtime", "Tokenize"]),

@@ -76,3 +76,27 @@ final class ForwardTests: XCTestCase {
     func testIncrementalOPT() throws { try checkIncremental("tiny-opt") }
     func testIncrementalLlama() throws { try checkIncremental("tiny-llama") }
 }
+
+/// OPT variants the shared fixtures lack (post-LayerNorm; project_in/out), against an independent
+/// numpy transcription of Hugging Face's OPT (scripts/reference/opt_variants.py).
+final class OPTVariantTests: XCTestCase {
+    func check(_ name: String) throws {
+        let dir = Fixtures.root.appendingPathComponent("Tests/RuntimeTests/Resources/\(name)").path
+        let model = try loadModel(ModelFiles.open(dir))
+        let ref = try SafetensorsFile(path: dir + "/reference.safetensors")
+        let ids = try ref.loadInts("input_ids").data
+        let full = try InferenceSession(model: model).logitsForAll(ids)
+        XCTAssertLessThanOrEqual(maxAbsDiff(full, try ref.load("logits").data), 1e-4, name)
+        // and the cached path agrees with the full pass
+        let s = InferenceSession(model: model)
+        let V = model.config.vocabSize
+        _ = try s.feed(Array(ids[0..<3]))
+        for t in 3..<ids.count {
+            let got = Array(try s.step(ids[t]))
+            XCTAssertLessThanOrEqual(maxAbsDiff(got, Array(full[t * V..<(t + 1) * V])), 1e-4)
+        }
+    }
+
+    func testPostLayerNorm() throws { try check("opt-postln") }
+    func testProjectInOut() throws { try check("opt-proj") }
+}
