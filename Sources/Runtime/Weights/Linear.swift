@@ -27,6 +27,24 @@ public struct Linear: Sendable {
         }
     }
 
+    /// Zero entries of the weight and bias (pruned parameters).
+    public var zeroCount: Int {
+        var z = bias?.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } ?? 0
+        switch weight {
+        case .dense(let d): z += d.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
+        }
+        return z
+    }
+
+    /// Bytes the weight and bias occupy as stored.
+    public var storageBytes: Int {
+        var b = (bias?.count ?? 0) * 4
+        switch weight {
+        case .dense(let d): b += d.count * 4
+        }
+        return b
+    }
+
     public mutating func setDense(_ w: Tensor) {
         precondition(w.shape == [outFeatures, inFeatures])
         weight = .dense(w.data)

@@ -1,0 +1,92 @@
+import Foundation
+
+/// llama-bench-style speed tests: prompt processing (ppN) and token generation (tgN).
+public enum BenchTest: Sendable, Equatable {
+    case prompt(Int)
+    case generate(Int)
+
+    public var name: String {
+        switch self {
+        case .prompt(let n): return "pp\(n)"
+        case .generate(let n): return "tg\(n)"
+        }
+    }
+
+    public var tokens: Int {
+        switch self {
+        case .prompt(let n), .generate(let n): return n
+        }
+    }
+}
+
+public struct BenchResult: Sendable {
+    public let test: BenchTest
+    public let runs: [Double]   // tokens/s of each timed run
+
+    public var mean: Double { runs.reduce(0, +) / Double(max(runs.count, 1)) }
+    public var sd: Double {
+        guard runs.count > 1 else { return 0 }
+        let m = mean
+        return (runs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(runs.count - 1)).squareRoot()
+    }
+}
+
+/// Times a test `repetitions` times after one warm-up run. Token ids are fixed pseudo-random
+/// ids (no tokenization, no sampling: the argmax of the logits is fed back for generation).
+public func runBench(model: CausalLM, test: BenchTest, repetitions: Int) throws -> BenchResult {
+    let V = model.config.vocabSize
+    var rng = SeededRandom(seed: 1234)
+    let n = test.tokens
+    guard n >= 1, n + 1 <= model.contextLength else {
+        throw InferenceError.contextOverflow(needed: n + 1, capacity: model.contextLength)
+    }
+    let session = InferenceSession(model: model, capacity: n + 1)
+    session.chunk = max(n, 1)
+    let prompt = (0..<n).map { _ in Int32(rng.next() % UInt64(V)) }
+    var runs: [Double] = []
+    for r in 0...repetitions {
+        session.reset()
+        let seconds: Double
+        switch test {
+        case .prompt:
+            let t0 = now()
+            _ = try session.feed(prompt)
+            seconds = now() - t0
+        case .generate:
+            var token = prompt[0]
+            let t0 = now()
+            for _ in 0..<n {
+                let logits = try session.step(token)
+                token = argmax(logits)
+            }
+            seconds = now() - t0
+        }
+        if r > 0 { runs.append(Double(n) / seconds) }
+    }
+    return BenchResult(test: test, runs: runs)
+}
+
+/// Storage statistics of a model's weights.
+public struct WeightStats: Sendable {
+    public var bytes = 0            // all parameters as stored in memory
+    public var parameters = 0       // all parameters (dense count)
+    public var blockLinearParameters = 0
+    public var blockLinearZeros = 0
+    public var blockLinearBytes = 0
+    public var sparsity: Double { blockLinearParameters > 0 ? Double(blockLinearZeros) / Double(blockLinearParameters) : 0 }
+}
+
+public func weightStats(_ model: CausalLM) -> WeightStats {
+    var s = WeightStats()
+    for (_, t) in model.namedParameters() {
+        s.parameters += t.count
+        s.bytes += t.count * 4
+    }
+    for name in model.blockLinearNames {
+        guard let l = model.linear(name) else { continue }
+        s.blockLinearParameters += l.outFeatures * l.inFeatures + (l.bias?.count ?? 0)
+        s.blockLinearZeros += l.zeroCount
+        s.blockLinearBytes += l.storageBytes
+    }
+    return s
+}
