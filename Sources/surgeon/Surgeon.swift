@@ -7,7 +7,7 @@ struct Surgeon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "surgeon",
         abstract: "Compress OPT and Llama models with the LLM Surgeon, then chat with them, measure them and serve them fast.",
-        subcommands: [GenerateCommand.self])
+        subcommands: [GenerateCommand.self, BenchCommand.self])
 }
 
 /// Options every model-running subcommand shares.

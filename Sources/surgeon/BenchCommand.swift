@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Runtime
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Prompt-processing and generation speed of one or more models (llama-bench style).")
+
+    @Option(name: .shortAndLong, help: "Model to measure (repeat -m to compare; speed-ups are against the first).")
+    var model: [String]
+    @Option(name: .short, help: "Prompt length of the pp test (0 skips it).")
+    var p: Int = 512
+    @Option(name: .short, help: "Generated tokens of the tg test (0 skips it).")
+    var n: Int = 128
+    @Option(name: .short, help: "Timed repetitions (after one warm-up).")
+    var r: Int = 5
+    @Option(name: [.customShort("t"), .long], help: "Worker threads.")
+    var threads: Int = min(2, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(name: .short, help: "Output: md or json.")
+    var o: String = "md"
+
+    func validate() throws {
+        guard !model.isEmpty else { throw ValidationError("give at least one -m MODEL") }
+        guard p >= 0, n >= 0, p + n > 0 else { throw ValidationError("-p and -n must be ≥ 0 and not both 0") }
+        guard r >= 1 else { throw ValidationError("-r must be ≥ 1 (got \(r))") }
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+        guard ["md", "json"].contains(o) else { throw ValidationError("-o must be md or json (got \(o))") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            Parallel.setThreads(threads)
+            var tests: [BenchTest] = []
+            if p > 0 { tests.append(.prompt(p)) }
+            if n > 0 { tests.append(.generate(n)) }
+            var rows: [[String: Any]] = []
+            var baseline: [String: Double] = [:]
+            if o == "md" {
+                print("| model | size | params | sparsity | threads | test | t/s | speedup |")
+                print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            }
+            for path in model {
+                let lm = try loadModel(ModelFiles.open(path))
+                let stats = weightStats(lm)
+                for test in tests {
+                    let res = try runBench(model: lm, test: test, repetitions: r)
+                    if baseline[test.name] == nil { baseline[test.name] = res.mean }
+                    let speedup = res.mean / (baseline[test.name] ?? res.mean)
+                    rows.append(["model": path, "test": test.name, "threads": threads, "tps_mean": res.mean, "tps_sd": res.sd,
+                                 "bytes": stats.bytes, "params": stats.parameters, "sparsity": stats.sparsity, "speedup": speedup])
+                    if o == "md" {
+                        print(String(format: "| %@ | %.2f MiB | %.2f M | %.1f%% | %d | %@ | %.2f ± %.2f | %.2fx |",
+                                     (path as NSString).lastPathComponent, Double(stats.bytes) / 1048576, Double(stats.parameters) / 1e6,
+                                     stats.sparsity * 100, threads, test.name, res.mean, res.sd, speedup))
+                        fflush(stdout)
+                    }
+                }
+            }
+            if o == "json" { print(jsonLine(rows)) }
+        }
+    }
+}
