@@ -1,0 +1,98 @@
+import CBLAS
+import Foundation
+
+/// Dense float64 linear algebra for the surgeon's solves (row-major square/rectangular matrices).
+
+public enum SurgeryError: Error, CustomStringConvertible, Equatable {
+    case notPositiveDefinite(what: String)
+    case nonFiniteCurvature(layer: String)
+    case nonFiniteWeights(layer: String)
+    case invalidTarget(String)
+    case noCalibrationData(String)
+
+    public var description: String {
+        switch self {
+        case .notPositiveDefinite(let w):
+            return "\(w) is not positive definite even after damping; raise --damp-g/--damp-a or use more calibration data"
+        case .nonFiniteCurvature(let l):
+            return "curvature of \(l) contains NaN or Inf: the model or the calibration data produce non-finite gradients"
+        case .nonFiniteWeights(let l):
+            return "weights of \(l) became NaN or Inf during the update; raise the damping (--damp-g/--damp-a)"
+        case .invalidTarget(let s):
+            return s
+        case .noCalibrationData(let s):
+            return s
+        }
+    }
+}
+
+/// Inverse of a symmetric positive definite n×n matrix by Cholesky (LAPACK dpotrf/dpotri).
+public func spdInverse(_ a: [Double], n: Int, what: String) throws -> [Double] {
+    if n == 0 { return [] }
+    var m = a
+    var info: Int32 = 0
+    var nn = Int32(n)
+    var uplo = Int8(UInt8(ascii: "L"))
+    // row-major symmetric = column-major symmetric: the lower triangle of one is the upper of the other
+    dpotrf_(&uplo, &nn, &m, &nn, &info)
+    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+    dpotri_(&uplo, &nn, &m, &nn, &info)
+    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+    // dpotri fills one triangle (column-major lower = row-major upper): mirror it
+    for i in 0..<n {
+        for j in (i + 1)..<n {
+            m[j * n + i] = m[i * n + j]
+        }
+    }
+    return m
+}
+
+/// Solves a·x = b for SPD a (n×n) and b (n×k), row-major; returns x (n×k).
+public func spdSolve(_ a: [Double], n: Int, _ b: [Double], k: Int, what: String) throws -> [Double] {
+    if n == 0 || k == 0 { return b }
+    var m = a
+    var info: Int32 = 0
+    var nn = Int32(n), kk = Int32(k)
+    var uplo = Int8(UInt8(ascii: "L"))
+    dpotrf_(&uplo, &nn, &m, &nn, &info)
+    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+    // LAPACK is column-major: solve with the transpose of b (k×n row-major == n×k column-major)
+    var bt = [Double](repeating: 0, count: n * k)
+    for i in 0..<n { for j in 0..<k { bt[j * n + i] = b[i * k + j] } }
+    dpotrs_(&uplo, &nn, &kk, m, &nn, &bt, &nn, &info)
+    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+    var x = [Double](repeating: 0, count: n * k)
+    for i in 0..<n { for j in 0..<k { x[i * k + j] = bt[j * n + i] } }
+    return x
+}
+
+/// c[M, N] = alpha · a[M, K] · b[K, N] + beta · c (row-major, float64).
+public func dgemm(_ a: [Double], _ b: [Double], M: Int, N: Int, K: Int, alpha: Double = 1, beta: Double = 0, into c: inout [Double]) {
+    if M == 0 || N == 0 { return }
+    if K == 0 {
+        for i in 0..<(M * N) { c[i] *= beta }
+        return
+    }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(M), Int32(N), Int32(K), alpha, a, Int32(K), b, Int32(N), beta, &c, Int32(N))
+}
+
+/// The sub-matrix m[rows, cols] of an n-column row-major matrix.
+public func submatrix(_ m: [Double], cols n: Int, rows: [Int], cols sel: [Int]) -> [Double] {
+    var out = [Double](repeating: 0, count: rows.count * sel.count)
+    for (i, r) in rows.enumerated() {
+        for (j, c) in sel.enumerated() { out[i * sel.count + j] = m[r * n + c] }
+    }
+    return out
+}
+
+/// a + d·mean(diag a)·I (relative damping); a: n×n.
+public func damped(_ a: [Double], n: Int, _ d: Double) -> [Double] {
+    guard n > 0 else { return a }
+    var mean = 0.0
+    for i in 0..<n { mean += a[i * n + i] }
+    mean /= Double(n)
+    var out = a
+    let add = d * mean
+    for i in 0..<n { out[i * n + i] += add }
+    return out
+}
