@@ -1,0 +1,64 @@
+import Foundation
+
+/// Writes a model as a Hugging Face-style directory: `config.json`, `model.safetensors`, and the
+/// tokenizer carried over from the source (its files, or for a GGUF source its tokenizer metadata
+/// as `tokenizer.gguf`), so the directory reloads with `-m DIR` on its own.
+public enum ModelWriter {
+    /// Tokenizer and generation files copied from a Hugging Face source directory.
+    public static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+                                        "merges.txt", "tokenizer.model", "chat_template.jinja", "generation_config.json",
+                                        "added_tokens.json", "tokenizer.gguf"]
+
+    public static func write(model: CausalLM, source: ModelFiles, to dir: String,
+                             extraFiles: [String: Data] = [:], metadata: [String: String] = [:]) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let join = { (n: String) in (dir as NSString).appendingPathComponent(n) }
+        var config = source.configJSON ?? model.config.huggingFaceJSON()
+        config["torch_dtype"] = "float32"
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: join("config.json")))
+        let items = model.namedParameters().map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
+        var meta = metadata
+        meta["format"] = "pt"
+        try SafetensorsWriter.write(items, metadata: meta, to: join("model.safetensors"))
+        if let src = source.directory {
+            for f in tokenizerFiles {
+                let p = (src as NSString).appendingPathComponent(f)
+                if fm.fileExists(atPath: p) { try fm.copyItem(atPath: p, toPath: join(f)) }
+            }
+        } else if let g = source.gguf {
+            let keys = g.metadata.keys.filter { $0.hasPrefix("tokenizer.") || $0 == "general.architecture" || $0 == "general.name" }.sorted()
+            try GGUFMetadataWriter.write(keys.compactMap { k in g.metadata[k].map { (k, $0) } }, to: join("tokenizer.gguf"))
+        }
+        for (name, data) in extraFiles { try data.write(to: URL(fileURLWithPath: join(name))) }
+    }
+}
+
+/// Writes into a temporary sibling directory and renames it into place only when `body` succeeds,
+/// so a failed or interrupted run leaves no partial output. An existing `dir` is replaced only
+/// when `overwrite` is set.
+public func writeAtomically(_ dir: String, overwrite: Bool, temporary: String? = nil, _ body: (String) throws -> Void) throws {
+    let fm = FileManager.default
+    let target = (dir as NSString).standardizingPath
+    if fm.fileExists(atPath: target) && !overwrite {
+        throw ModelError.unreadable(path: target, reason: "already exists; choose another output path or pass --overwrite")
+    }
+    let parent = (target as NSString).deletingLastPathComponent
+    if !parent.isEmpty { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+    let tmp = temporary ?? target + ".tmp-\(getpid())"
+    if fm.fileExists(atPath: tmp) { try fm.removeItem(atPath: tmp) }
+    do {
+        try body(tmp)
+    } catch {
+        try? fm.removeItem(atPath: tmp)
+        throw error
+    }
+    if fm.fileExists(atPath: target) {
+        let old = target + ".old-\(getpid())"
+        try fm.moveItem(atPath: target, toPath: old)
+        try fm.moveItem(atPath: tmp, toPath: target)
+        try? fm.removeItem(atPath: old)
+    } else {
+        try fm.moveItem(atPath: tmp, toPath: target)
+    }
+}
