@@ -8,3 +8,12 @@ void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, c
              double *b, const int *ldb, int *info);
 void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info);
 
+
+// A spin-wait hint for the thread pool.
+static inline void surgeon_cpu_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}

@@ -5,6 +5,8 @@ import Dispatch
 /// thread inside it (mixing both would oversubscribe the cores).
 public enum Parallel {
     nonisolated(unsafe) private static var _threads = 1
+    nonisolated(unsafe) private static var pools: [Int: ThreadPool] = [:]
+    nonisolated(unsafe) private static var pool: ThreadPool?
 
     /// Number of worker threads used by every kernel (`-t/--threads`).
     public static var threads: Int { _threads }
@@ -13,16 +15,22 @@ public enum Parallel {
     public static func setThreads(_ n: Int) {
         _threads = max(1, n)
         openblas_set_num_threads(1)
+        if _threads > 1 {
+            if pools[_threads] == nil { pools[_threads] = ThreadPool(size: _threads) }
+            pool = pools[_threads]
+        } else {
+            pool = nil
+        }
     }
 
     /// Runs `body(i)` for i in 0..<n on up to `threads` workers (inline when one suffices).
     @inline(__always)
     public static func forEach(_ n: Int, _ body: (Int) -> Void) {
         if n <= 0 { return }
-        if _threads <= 1 || n == 1 {
-            for i in 0..<n { body(i) }
+        if let pool, n > 1 {
+            pool.run(parts: n, body)
         } else {
-            DispatchQueue.concurrentPerform(iterations: n, execute: body)
+            for i in 0..<n { body(i) }
         }
     }
 
@@ -34,7 +42,7 @@ public enum Parallel {
         if maxParts <= 1 { body(0..<n); return }
         let per = ((n + maxParts - 1) / maxParts + align - 1) / align * align
         let parts = (n + per - 1) / per
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        forEach(parts) { p in
             let lo = p * per
             let hi = min(n, lo + per)
             if lo < hi { body(lo..<hi) }
