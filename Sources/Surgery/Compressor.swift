@@ -1,0 +1,194 @@
+import Foundation
+import Runtime
+
+/// Where a compression run stands: shots done and the structures removed so far (resumable).
+public struct CompressionState: Codable, Sendable, Equatable {
+    public var completedShots = 0
+    public var removedRows: [String: [Int]] = [:]
+    public var removedCols: [String: [Int]] = [:]
+    public var shots: [ShotReport] = []
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case shots
+        case completedShots = "completed_shots", removedRows = "removed_rows", removedCols = "removed_cols"
+    }
+}
+
+/// The multi-shot driver (surgeon.md §6): at shot t of T the target is t·s/T; the curvature is
+/// recomputed on the current model, every layer's structures are costed, one global threshold
+/// picks what to remove, and the surviving weights are updated and re-masked.
+public final class Compressor {
+    public let model: CausalLM
+    public let recipe: CompressionRecipe
+    public let method: PruningMethod
+    public let structure: Structure
+    public let updates: UpdateMode
+    public let labels: FisherLabels
+    public let calibration: Calibration?
+    public private(set) var state: CompressionState
+    /// Optional evaluation after each shot (e.g. perplexity on a few segments).
+    public var evaluate: ((CausalLM) throws -> Double)?
+    /// Progress messages (curvature windows, layers).
+    public var log: (String) -> Void = { _ in }
+    /// Progress of the curvature pass of a shot: (window, windows).
+    public var curvatureProgress: ((Int, Int) -> Void)?
+
+    public init(model: CausalLM, method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int,
+                dampG: Double, dampA: Double, updates: UpdateMode = .joint, labels: FisherLabels = .empirical,
+                calibration: Calibration?, calibrationRecord: CalibrationRecord? = nil, state: CompressionState = CompressionState()) throws {
+        self.model = model
+        self.method = method
+        self.structure = structure
+        self.updates = updates
+        self.labels = labels
+        self.calibration = calibration
+        self.state = state
+        recipe = CompressionRecipe(method: method, structure: structure, targetSparsity: targetSparsity, shots: shots,
+                                   dampG: dampG, dampA: dampA, updates: updates, fisher: labels, calibration: calibrationRecord)
+        try recipe.validate()
+        if method.needsData && calibration == nil {
+            throw SurgeryError.noCalibrationData("method \(method.rawValue) needs calibration data (--calib FILE)")
+        }
+        if structure == .rowsColumns && (method == .sparsegpt || method == .wanda) {
+            throw SurgeryError.invalidTarget("\(method.rawValue) prunes unstructured and 2:4 patterns only; use surgeon, kobd, lobd or magnitude for rows-columns")
+        }
+    }
+
+    /// The layers compression works on, in model order.
+    public var layerNames: [String] { model.blockLinearNames }
+
+    /// Runs the remaining shots; `afterShot` sees each report and the state (for checkpoints).
+    public func run(afterShot: (ShotReport, CompressionState) throws -> Void = { _, _ in }) throws {
+        while state.completedShots < recipe.shots {
+            let report = try runShot(state.completedShots + 1)
+            try afterShot(report, state)
+        }
+    }
+
+    /// Curvature for this method on the current model.
+    func estimateCurvature() throws -> KFACFactors? {
+        let kind: CurvatureMethod
+        switch method {
+        case .surgeon, .kobd: kind = .kfac
+        case .lobd, .sparsegpt, .wanda: kind = .activations
+        case .magnitude: return nil
+        }
+        guard let calibration else { throw SurgeryError.noCalibrationData("no calibration windows") }
+        return try Curvature.estimate(model: model, calibration: calibration, method: kind, labels: labels,
+                                      progress: curvatureProgress)
+    }
+
+    public func runShot(_ t: Int) throws -> ShotReport {
+        let start = now()
+        let target = recipe.targetSparsity * Double(t) / Double(recipe.shots)
+        var threshold: Double?
+        switch structure {
+        case .rowsColumns:
+            threshold = try structuredShot(target: target)
+        case .unstructured, .twoFour:
+            throw SurgeryError.invalidTarget("structure \(structure.rawValue) is not available yet")
+        }
+        var report = ShotReport(shot: t, targetSparsity: target, actualSparsity: actualSparsity(), seconds: 0,
+                                threshold: threshold, perplexity: nil)
+        report.seconds = now() - start
+        if let evaluate { report.perplexity = try evaluate(model) }
+        state.completedShots = t
+        state.shots.append(report)
+        return report
+    }
+
+    /// One structured shot: costs of all rows and columns, the global threshold, updates.
+    func structuredShot(target: Double) throws -> Double {
+        let factors = try estimateCurvature()
+        let names = layerNames
+        var layers = try names.map { name -> PrunableLayer in
+            guard let lin = model.linear(name) else { throw SurgeryError.invalidTarget("no layer \(name)") }
+            var l = PrunableLayer(name: name, linear: lin)
+            for r in state.removedRows[name] ?? [] where r < l.rows { l.removedRows[r] = true }
+            for c in state.removedCols[name] ?? [] where c < l.cols { l.removedCols[c] = true }
+            return l
+        }
+        let method = self.method
+        let dG = recipe.dampG, dA = recipe.dampA
+        var analyses = [StructuredAnalysis?](repeating: nil, count: names.count)
+        var failure: Error?
+        let lock = NSLock()
+        log("costing \(names.count) layers")
+        analyses.withUnsafeMutableBufferPointer { out in
+            Parallel.forEach(names.count) { i in
+                do {
+                    let g = try factors.flatMap { try doubleFactor($0.G[names[i]], layer: names[i]) }
+                    let a = try factors.flatMap { try doubleFactor($0.A[names[i]], layer: names[i]) }
+                    out[i] = try structuredAnalysis(layers[i], g: method == .lobd ? nil : g, a: a, method: method,
+                                                    dampG: dG, dampA: dA)
+                } catch {
+                    lock.lock(); failure = failure ?? error; lock.unlock()
+                }
+            }
+        }
+        if let failure { throw failure }
+        let done = analyses.compactMap { $0 }
+        let total = layers.reduce(0) { $0 + $1.size }
+        let sel = selectStructures(rowCosts: done.map(\.rowCost), colCosts: done.map(\.colCost),
+                                   target: Int((target * Double(total)).rounded(.down)))
+        let mode = method == .surgeon ? updates : .none
+        layers.withUnsafeMutableBufferPointer { ls in
+            Parallel.forEach(names.count) { i in
+                do {
+                    let newRows = sel.rows[i].filter { !ls[i].removedRows[$0] }
+                    let newCols = sel.cols[i].filter { !ls[i].removedCols[$0] }
+                    try applyStructuredUpdate(&ls[i], analysis: done[i], newRows: newRows, newCols: newCols, mode: mode)
+                } catch {
+                    lock.lock(); failure = failure ?? error; lock.unlock()
+                }
+            }
+        }
+        if let failure { throw failure }
+        for (i, name) in names.enumerated() {
+            guard var lin = model.linear(name) else { continue }
+            try layers[i].write(into: &lin)
+            model.setLinear(name, lin)
+            state.removedRows[name] = (0..<layers[i].rows).filter { layers[i].removedRows[$0] }
+            state.removedCols[name] = (0..<layers[i].cols).filter { layers[i].removedCols[$0] }
+        }
+        return sel.threshold
+    }
+
+    /// Fraction of zeros over the pruned layers (weights and biases).
+    public func actualSparsity() -> Double {
+        var zeros = 0, total = 0
+        for name in layerNames {
+            guard let l = model.linear(name) else { continue }
+            zeros += l.zeroCount
+            total += l.outFeatures * l.inFeatures + (l.bias?.count ?? 0)
+        }
+        return total > 0 ? Double(zeros) / Double(total) : 0
+    }
+
+    /// compression.json for the current state.
+    public func report(source: String) -> CompressionReport {
+        let layers = layerNames.compactMap { name -> LayerReport? in
+            guard let l = model.linear(name) else { return nil }
+            let n = l.outFeatures * l.inFeatures + (l.bias?.count ?? 0)
+            return LayerReport(name: name, shape: [l.outFeatures, l.inFeatures], bias: l.bias != nil,
+                               removedRows: state.removedRows[name] ?? [], removedCols: state.removedCols[name] ?? [],
+                               sparsity: Double(l.zeroCount) / Double(max(n, 1)))
+        }
+        return CompressionReport(source: source, architecture: model.config.architecture.rawValue, recipe: recipe,
+                                 shots: state.shots, actualSparsity: actualSparsity(), layers: layers)
+    }
+}
+
+/// A float32 factor as float64, checked for NaN/Inf.
+func doubleFactor(_ t: Tensor?, layer: String) throws -> [Double]? {
+    guard let t else { return nil }
+    var out = [Double](repeating: 0, count: t.count)
+    for i in 0..<t.count {
+        let v = t.data[i]
+        guard v.isFinite else { throw SurgeryError.nonFiniteCurvature(layer: layer) }
+        out[i] = Double(v)
+    }
+    return out
+}
