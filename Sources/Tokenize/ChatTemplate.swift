@@ -1,0 +1,145 @@
+import Foundation
+
+/// One message of a conversation.
+public struct ChatMessage: Equatable, Sendable {
+    /// "system", "user" or "assistant".
+    public var role: String
+    public var content: String
+
+    public init(role: String, content: String) {
+        self.role = role
+        self.content = content
+    }
+
+    public static func system(_ content: String) -> ChatMessage { ChatMessage(role: "system", content: content) }
+    public static func user(_ content: String) -> ChatMessage { ChatMessage(role: "user", content: content) }
+    public static func assistant(_ content: String) -> ChatMessage { ChatMessage(role: "assistant", content: content) }
+}
+
+public enum ChatTemplateError: Error, CustomStringConvertible, Equatable {
+    case unknownName(String)
+    case rolesMustAlternate(index: Int, role: String)
+
+    public var description: String {
+        switch self {
+        case .unknownName(let n):
+            return "unknown chat template \"\(n)\"; choose one of: \(ChatTemplate.names.joined(separator: ", "))"
+        case .rolesMustAlternate(let i, let r):
+            return "the Llama-2 chat format needs user/assistant/user/... after an optional system message, but message \(i) is from \(r)"
+        }
+    }
+}
+
+/// Chat prompt formats, rendered natively (no template engine).
+public enum ChatTemplate: Equatable, Sendable {
+    /// `<|im_start|>role\ncontent<|im_end|>\n` per message (SmolLM2, Qwen ...). When the first
+    /// message is not a system message, the default system prompt (if any) is put first.
+    case chatML(defaultSystemPrompt: String?)
+    /// Llama-2 chat: `<s>[INST] <<SYS>>\nsystem\n<</SYS>>\n\nuser [/INST] answer </s>` ...
+    case llama2
+    /// No template: the contents one after another, for plain completion (OPT).
+    case none
+
+    /// Names accepted by `init(name:)` (`--chat-template NAME`).
+    public static let names = ["chatml", "llama2", "none"]
+
+    public init(name: String) throws {
+        switch name.lowercased() {
+        case "chatml": self = .chatML(defaultSystemPrompt: nil)
+        case "llama2", "llama-2": self = .llama2
+        case "none", "completion": self = .none
+        default: throw ChatTemplateError.unknownName(name)
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .chatML: return "chatml"
+        case .llama2: return "llama2"
+        case .none: return "none"
+        }
+    }
+
+    /// The family of a Jinja chat template (GGUF `tokenizer.chat_template`, `chat_template` of
+    /// tokenizer_config.json, chat_template.jinja); nil when it is none of the known ones.
+    public init?(recognizing template: String) {
+        if template.contains("<|im_start|>") {
+            self = .chatML(defaultSystemPrompt: Self.defaultChatMLSystemPrompt(in: template))
+        } else if template.contains("[INST]") && template.contains("<<SYS>>") {
+            self = .llama2
+        } else {
+            return nil
+        }
+    }
+
+    /// The literal text of a `<|im_start|>system\n...<|im_end|>` block written in the template.
+    static func defaultChatMLSystemPrompt(in template: String) -> String? {
+        for opener in ["<|im_start|>system\n", "<|im_start|>system\\n"] {
+            var searchFrom = template.startIndex
+            while let open = template.range(of: opener, range: searchFrom..<template.endIndex) {
+                searchFrom = open.upperBound
+                guard let close = template.range(of: "<|im_end|>", range: open.upperBound..<template.endIndex) else { break }
+                let body = template[open.upperBound..<close.lowerBound]
+                // Only a literal prompt, not an expression such as ' + message['content'] + '.
+                if body.isEmpty || body.contains(where: { "'\"{}+".contains($0) }) { continue }
+                return body.replacingOccurrences(of: "\\n", with: "\n")
+            }
+        }
+        return nil
+    }
+
+    /// Whether the rendered prompt already holds the BOS token (encode it without adding one).
+    public var rendersBOS: Bool { self == .llama2 }
+
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
+        switch self {
+        case .chatML(let defaultSystem):
+            var out = ""
+            if let defaultSystem, let first = messages.first, first.role != "system" {
+                out += "<|im_start|>system\n\(defaultSystem)<|im_end|>\n"
+            }
+            for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
+            if addGenerationPrompt { out += "<|im_start|>assistant\n" }
+            return out
+        case .llama2:
+            return try Self.renderLlama2(messages)
+        case .none:
+            return messages.map(\.content).joined()
+        }
+    }
+
+    /// As Meta's Llama-2 chat template: the system message joins the first user message;
+    /// contents are stripped of surrounding whitespace. The format always ends ready for
+    /// the assistant, so there is no separate generation prompt.
+    private static func renderLlama2(_ messages: [ChatMessage]) throws -> String {
+        var system: String?
+        var turns = messages[...]
+        if let first = messages.first, first.role == "system" {
+            system = first.content
+            turns = messages.dropFirst()
+        }
+        var out = ""
+        for (i, m) in turns.enumerated() {
+            guard (m.role == "user") == (i % 2 == 0) else {
+                throw ChatTemplateError.rolesMustAlternate(index: i + (system == nil ? 0 : 1), role: m.role)
+            }
+            var content = m.content
+            if i == 0, let system { content = "<<SYS>>\n\(system)\n<</SYS>>\n\n" + content }
+            let stripped = content.trimmingCharacters(in: .whitespacesAndNewlines)
+            if m.role == "user" {
+                out += "<s>[INST] \(stripped) [/INST]"
+            } else if m.role == "assistant" {
+                out += " \(stripped) </s>"
+            }
+        }
+        return out
+    }
+
+    /// Renders and encodes a conversation. Special tokens in a rendered template are matched;
+    /// plain completion text is encoded as the tokenizer encodes any text.
+    public func encode(_ messages: [ChatMessage], addGenerationPrompt: Bool, with tokenizer: any Tokenizer) throws -> [Int32] {
+        let prompt = try render(messages, addGenerationPrompt: addGenerationPrompt)
+        if self == .none { return tokenizer.encode(prompt, addSpecialTokens: true) }
+        return tokenizer.encode(prompt, addSpecialTokens: !rendersBOS, parseSpecialTokens: true)
+    }
+}
