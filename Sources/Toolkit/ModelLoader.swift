@@ -1,0 +1,106 @@
+import Foundation
+import Runtime
+import Tokenize
+
+/// A model opened for use: its files, the network, and (when it has one) its tokenizer and chat template.
+public struct OpenedModel {
+    public let files: ModelFiles
+    public let model: CausalLM
+    public let tokenizer: (any Tokenizer)?
+    /// The chat template recognised from the model's files (nil: none or unknown).
+    public let chatTemplate: ChatTemplate?
+
+    /// The tokenizer, or an error saying that the model came without one.
+    public func requireTokenizer() throws -> any Tokenizer {
+        guard let tokenizer else { throw ToolkitError.noTokenizer(files.path) }
+        return tokenizer
+    }
+
+    /// Ids that end a generation: the tokenizer's stop ids and the config's EOS ids.
+    public var stopIds: Set<Int32> {
+        var s = Set(model.config.eosTokenIds.map { Int32($0) })
+        if let t = tokenizer { s.formUnion(t.stopIds) }
+        return s
+    }
+}
+
+public enum ToolkitError: Error, CustomStringConvertible {
+    case noTokenizer(String)
+    case unsupportedTokenizer(String, String)
+    case badInput(String)
+
+    public var description: String {
+        switch self {
+        case .noTokenizer(let p):
+            return "\(p) has no tokenizer (expected tokenizer.json, vocab.json + merges.txt, tokenizer.model, or GGUF tokenizer metadata); pass token ids with --ids instead"
+        case .unsupportedTokenizer(let p, let m):
+            return "\(p): tokenizer type \"\(m)\" is not supported (gpt2 byte-level BPE and llama SentencePiece are)"
+        case .badInput(let s):
+            return s
+        }
+    }
+}
+
+public enum ModelLoader {
+    /// Opens a model (HF directory, compressed output, or GGUF) and its tokenizer.
+    /// A missing tokenizer is an error only when `requireTokenizer` is set.
+    public static func open(_ path: String, requireTokenizer: Bool = false) throws -> OpenedModel {
+        let files = try ModelFiles.open(path)
+        let model = try loadModel(files)
+        var tokenizer: (any Tokenizer)?
+        var template: ChatTemplate?
+        do {
+            (tokenizer, template) = try loadTokenizer(files)
+        } catch let e as ToolkitError {
+            if requireTokenizer { throw e }
+        }
+        if requireTokenizer && tokenizer == nil { throw ToolkitError.noTokenizer(path) }
+        return OpenedModel(files: files, model: model, tokenizer: tokenizer, chatTemplate: template)
+    }
+
+    /// The tokenizer of a model's files: GGUF metadata (the file itself, or `tokenizer.gguf` in a
+    /// compressed output directory made from a GGUF), else the Hugging Face tokenizer files.
+    public static func loadTokenizer(_ files: ModelFiles) throws -> (any Tokenizer, ChatTemplate?) {
+        if let g = files.gguf { return try tokenizer(gguf: g) }
+        guard let dir = files.directory else { throw ToolkitError.noTokenizer(files.path) }
+        let sidecar = (dir as NSString).appendingPathComponent("tokenizer.gguf")
+        if FileManager.default.fileExists(atPath: sidecar) { return try tokenizer(gguf: GGUFFile(path: sidecar)) }
+        do {
+            let t = try TokenizerFiles.load(directory: URL(fileURLWithPath: dir))
+            return (t.tokenizer, t.chatTemplate)
+        } catch let e as TokenizerError {
+            if case .noTokenizerFiles = e { throw ToolkitError.noTokenizer(files.path) }
+            throw e
+        }
+    }
+
+    /// Builds the tokenizer that GGUF metadata describes (`tokenizer.ggml.*`).
+    public static func tokenizer(gguf g: GGUFFile) throws -> (any Tokenizer, ChatTemplate?) {
+        let m = g.metadata
+        guard let kind = m["tokenizer.ggml.model"]?.stringValue, let tokens = m["tokenizer.ggml.tokens"]?.stringArray else {
+            throw ToolkitError.noTokenizer(g.path)
+        }
+        let types = m["tokenizer.ggml.token_type"]?.intArray?.map { Int32($0) }
+        let bos = m["tokenizer.ggml.bos_token_id"]?.intValue.map { Int32($0) }
+        let eos = m["tokenizer.ggml.eos_token_id"]?.intValue.map { Int32($0) }
+        let template = m["tokenizer.chat_template"]?.stringValue.flatMap(ChatTemplate.init(recognizing:))
+        switch kind {
+        case "gpt2":
+            let t = try ByteLevelBPETokenizer(ggufTokens: tokens, merges: m["tokenizer.ggml.merges"]?.stringArray ?? [],
+                                              tokenTypes: types, bosId: bos, eosId: eos,
+                                              addBOS: m["tokenizer.ggml.add_bos_token"]?.boolValue,
+                                              pre: m["tokenizer.ggml.pre"]?.stringValue)
+            return (t, template)
+        case "llama":
+            let t = try SentencePieceBPETokenizer(
+                ggufTokens: tokens, scores: m["tokenizer.ggml.scores"]?.floatArray, tokenTypes: types, bosId: bos, eosId: eos,
+                unkId: m["tokenizer.ggml.unknown_token_id"]?.intValue.map { Int32($0) },
+                addBOS: m["tokenizer.ggml.add_bos_token"]?.boolValue, addEOS: m["tokenizer.ggml.add_eos_token"]?.boolValue,
+                addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.boolValue,
+                removeExtraWhitespaces: m["tokenizer.ggml.remove_extra_whitespaces"]?.boolValue)
+            return (t, template)
+        default:
+            throw ToolkitError.unsupportedTokenizer(g.path, kind)
+        }
+    }
+}
