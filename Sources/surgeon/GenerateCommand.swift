@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Runtime
+import Tokenize
+import Toolkit
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,6 +13,9 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(name: .customLong("ids"), help: "Prompt token ids, comma-separated.")
     var ids: String?
+
+    @Option(name: .shortAndLong, help: "Prompt text (encoded with the model's tokenizer and its default special tokens).")
+    var prompt: String?
 
     @Option(name: .short, help: "Number of tokens to generate.")
     var n: Int = 64
@@ -24,31 +29,43 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard n >= 0 else { throw ValidationError("-n must be ≥ 0 (got \(n))") }
         if let ctx, ctx < 1 { throw ValidationError("--ctx must be ≥ 1 (got \(ctx))") }
-        guard ids != nil else { throw ValidationError("give a prompt with --ids") }
+        guard (ids == nil) != (prompt == nil) else { throw ValidationError("give a prompt with either -p TEXT or --ids 1,2,3") }
     }
 
     func run() throws {
         try runReportingErrors {
             Parallel.setThreads(model.threads)
-            let files = try ModelFiles.open(model.model)
-            let lm = try loadModel(files)
-            let prompt = try parseIDs(ids ?? "")
-            guard !prompt.isEmpty else { throw ValidationError("--ids is empty") }
+            let opened = try ModelLoader.open(model.model, requireTokenizer: self.prompt != nil)
+            let lm = opened.model
+            let tokenizer = opened.tokenizer
+            let prompt = try self.prompt.map { tokenizer?.encode($0, addSpecialTokens: true) ?? [] } ?? parseIDs(ids ?? "")
+            guard !prompt.isEmpty else { throw ValidationError("the prompt is empty") }
             let session = InferenceSession(model: lm, capacity: ctx)
             if prompt.count + n > session.cache.capacity {
                 throw InferenceError.contextOverflow(needed: prompt.count + n, capacity: session.cache.capacity)
             }
             var sampler = Sampler(sampling.params)
-            let stop = Set(lm.config.eosTokenIds.map { Int32($0) })
+            let stop = opened.stopIds
+            let textMode = self.prompt != nil
+            var detok = tokenizer.map { StreamingDetokenizer(tokenizer: $0, skipSpecialTokens: true) }
+            if textMode && !json { print(self.prompt ?? "", terminator: ""); fflush(stdout) }
             let (out, stats) = try generate(session: session, prompt: prompt, maxTokens: n, sampler: &sampler, stop: stop) { id in
-                if !json { print(id, terminator: " "); fflush(stdout) }
+                if !json {
+                    if textMode { print(detok?.append(id) ?? "", terminator: "") } else { print(id, terminator: " ") }
+                    fflush(stdout)
+                }
                 return true
             }
+            if textMode && !json { print(detok?.finish() ?? "", terminator: "") }
             if json {
-                print(jsonLine(["prompt_ids": prompt.map(Int.init), "ids": out.map(Int.init),
-                                "prompt_tps": stats.promptTPS, "gen_tps": stats.generateTPS]))
+                var record: [String: Any] = ["prompt_ids": prompt.map(Int.init), "ids": out.map(Int.init),
+                                             "prompt_tps": stats.promptTPS, "gen_tps": stats.generateTPS]
+                if let tokenizer, textMode { record["text"] = tokenizer.decode(out, skipSpecialTokens: true) }
+                print(jsonLine(record))
+            } else if !textMode, let last = out.last, stop.contains(last) {
+                print(last)
             } else {
-                if let last = out.last, stop.contains(last) { print(last) } else { print() }
+                print()
             }
             printError(stats.summary)
         }

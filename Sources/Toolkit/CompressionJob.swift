@@ -1,0 +1,183 @@
+import Foundation
+import Runtime
+import Surgery
+import Tokenize
+
+/// Everything `surgeon compress` was asked to do (already validated values).
+public struct CompressionOptions {
+    public var method: PruningMethod
+    public var structure: Structure
+    public var sparsity: Double
+    public var shots: Int
+    public var dampG: Double
+    public var dampA: Double
+    public var updates: UpdateMode
+    public var fisher: String = "empirical"
+    public var calibFile: String?
+    public var idsFile: String?
+    public var nsamples: Int = 32
+    public var seqlen: Int = 512
+    public var seed: UInt64 = 100
+    public var output: String
+    public var overwrite = false
+    public var resume = false
+    public var evalFile: String?
+    public var evalChunks: Int?
+    public var evalSeqlen: Int = 2048
+
+    public init(method: PruningMethod, structure: Structure, sparsity: Double, shots: Int, dampG: Double, dampA: Double,
+                updates: UpdateMode, output: String) {
+        self.method = method
+        self.structure = structure
+        self.sparsity = sparsity
+        self.shots = shots
+        self.dampG = dampG
+        self.dampA = dampA
+        self.updates = updates
+        self.output = output
+    }
+}
+
+/// The one-line summary `--json` prints.
+public struct CompressionSummary {
+    public var report: CompressionReport
+    public var pplBefore: Double?
+    public var pplAfter: Double?
+    public var seconds: Double
+    public var peakRSS: Int
+    public var output: String
+
+    public var json: [String: Any] {
+        var d: [String: Any] = ["method": report.recipe.method, "structure": report.recipe.structure,
+                                "target_sparsity": report.recipe.targetSparsity, "actual_sparsity": report.actualSparsity,
+                                "seconds": seconds, "peak_rss_bytes": peakRSS, "output": output]
+        d["ppl_before"] = pplBefore ?? NSNull()
+        d["ppl_after"] = pplAfter ?? NSNull()
+        return d
+    }
+}
+
+/// Runs a compression end to end: calibration data, the shots (with per-shot checkpoints in
+/// `OUT.partial/` for `--resume`), optional evaluation, and the atomic write of OUT.
+public final class CompressionJob {
+    public let opened: OpenedModel
+    public let options: CompressionOptions
+    public var log: (String) -> Void = { _ in }
+    public var progressFactory: (String, Int) -> Progress = { Progress($0, total: $1) }
+
+    public init(opened: OpenedModel, options: CompressionOptions) {
+        self.opened = opened
+        self.options = options
+    }
+
+    public var checkpointDir: String { (options.output as NSString).standardizingPath + ".partial" }
+
+    public func run() throws -> CompressionSummary {
+        let start = now()
+        let o = options
+        let fm = FileManager.default
+        if fm.fileExists(atPath: o.output) && !o.overwrite {
+            throw ToolkitError.badInput("\(o.output) already exists; choose another -o or pass --overwrite")
+        }
+        // calibration data
+        var calibration: Calibration?
+        var record: CalibrationRecord?
+        if o.method.needsData {
+            if let ids = o.idsFile {
+                calibration = try CalibrationInput.fromIDsFile(ids, vocabSize: opened.model.config.vocabSize)
+            } else if let file = o.calibFile {
+                guard o.seqlen <= opened.model.contextLength else {
+                    throw ToolkitError.badInput("--seqlen \(o.seqlen) exceeds the model's context of \(opened.model.contextLength)")
+                }
+                calibration = try CalibrationInput.fromText(file: file, tokenizer: opened.requireTokenizer(), nsamples: o.nsamples,
+                                                            seqlen: o.seqlen, seed: o.seed)
+            } else {
+                throw ToolkitError.badInput("method \(o.method.rawValue) needs calibration data: --calib FILE (e.g. wiki.valid.raw) or --ids-file FILE")
+            }
+            if let c = calibration {
+                record = CalibrationRecord(file: o.calibFile ?? o.idsFile ?? "", nsamples: c.windows.count,
+                                           seqlen: c.windows.first?.count ?? 0, seed: o.idsFile == nil ? o.seed : nil, offsets: c.offsets)
+                log("calibration: \(c.windows.count) windows of \(c.windows.first?.count ?? 0) tokens from \(c.source)")
+            }
+        }
+        // evaluation data
+        var evaluate: ((CausalLM) throws -> Double)?
+        if let evalFile = o.evalFile {
+            let tokens = try EvalText.tokens(file: evalFile, protocol: .paper, tokenizer: opened.requireTokenizer())
+            let L = min(o.evalSeqlen, opened.model.contextLength)
+            evaluate = { model in
+                try PerplexityEvaluator(model: model, seqlen: L, protocol: .paper).run(tokens: tokens, maxSegments: o.evalChunks).ppl
+            }
+        }
+        // resume
+        var model = opened.model
+        var state = CompressionState()
+        let labels = try CalibrationInput.fisherLabels(o.fisher, seed: o.seed)
+        if o.resume {
+            if let (m, s) = try loadCheckpoint(recipeCheck: { $0.method == o.method.rawValue && $0.structure == o.structure.rawValue
+                && $0.targetSparsity == o.sparsity && $0.shots == o.shots }) {
+                model = m
+                state = s
+                log("resuming after shot \(s.completedShots) of \(o.shots) from \(checkpointDir)")
+            } else {
+                log("--resume: no checkpoint at \(checkpointDir); starting from shot 1")
+            }
+        } else if fm.fileExists(atPath: checkpointDir) {
+            try fm.removeItem(atPath: checkpointDir)
+        }
+        let pplBefore = try evaluate.map { try $0(opened.model) }
+        if let p = pplBefore, state.completedShots == 0 { log(String(format: "perplexity before: %.4f", p)) }
+        let comp = try Compressor(model: model, method: o.method, structure: o.structure, targetSparsity: o.sparsity, shots: o.shots,
+                                  dampG: o.dampG, dampA: o.dampA, updates: o.updates, labels: labels, calibration: calibration,
+                                  calibrationRecord: record, state: state)
+        comp.evaluate = evaluate
+        comp.log = log
+        let shotProgress = progressFactory("compress", o.shots)
+        shotProgress.update(state.completedShots)
+        try comp.run { report, state in
+            var line = String(format: "shot %d/%d: target %.4f, actual %.4f, %.1f s", report.shot, o.shots, report.targetSparsity,
+                              report.actualSparsity, report.seconds)
+            if let p = report.perplexity { line += String(format: ", perplexity %.4f", p) }
+            log(line)
+            if report.shot < o.shots { try saveCheckpoint(model: model, state: state, recipe: comp.recipe) }
+            shotProgress.update(report.shot)
+        }
+        let report = comp.report(source: opened.files.path)
+        try writeAtomically(o.output, overwrite: o.overwrite) { tmp in
+            try ModelWriter.write(model: model, source: opened.files, to: tmp, extraFiles: ["compression.json": try report.jsonData()],
+                                  metadata: ["compression": "surgeon"])
+        }
+        if fm.fileExists(atPath: checkpointDir) { try fm.removeItem(atPath: checkpointDir) }
+        return CompressionSummary(report: report, pplBefore: pplBefore, pplAfter: comp.state.shots.last?.perplexity,
+                                  seconds: now() - start, peakRSS: peakRSSBytes(), output: o.output)
+    }
+
+    /// Weights after the last finished shot plus the state, written atomically.
+    func saveCheckpoint(model: CausalLM, state: CompressionState, recipe: CompressionRecipe) throws {
+        let items = model.namedParameters().map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let stateJSON = try enc.encode(CheckpointFile(recipe: recipe, state: state))
+        try writeAtomically(checkpointDir, overwrite: true) { tmp in
+            try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+            try SafetensorsWriter.write(items, to: tmp + "/weights.safetensors")
+            try stateJSON.write(to: URL(fileURLWithPath: tmp + "/state.json"))
+        }
+    }
+
+    func loadCheckpoint(recipeCheck: (CompressionRecipe) -> Bool) throws -> (CausalLM, CompressionState)? {
+        let dir = checkpointDir
+        guard FileManager.default.fileExists(atPath: dir + "/state.json") else { return nil }
+        let file = try JSONDecoder().decode(CheckpointFile.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/state.json")))
+        guard recipeCheck(file.recipe) else {
+            throw ToolkitError.badInput("the checkpoint at \(dir) was made with another recipe (\(file.recipe.method), \(file.recipe.structure), sparsity \(file.recipe.targetSparsity), \(file.recipe.shots) shots); delete it or drop --resume")
+        }
+        let model = try loadModel(config: opened.model.config, weights: SafetensorsFile(path: dir + "/weights.safetensors"))
+        return (model, file.state)
+    }
+}
+
+struct CheckpointFile: Codable {
+    var recipe: CompressionRecipe
+    var state: CompressionState
+}

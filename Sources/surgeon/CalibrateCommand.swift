@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Runtime
+import Surgery
+import Toolkit
+
+struct CalibrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calibrate",
+        abstract: "K-FAC curvature of every block linear layer (A = E[a aᵀ], G = E[g gᵀ]) from our own forward and backward passes.")
+
+    @OptionGroup var model: ModelOptions
+    @Option(help: "Calibration text file (e.g. wikitext-2 wiki.valid.raw).")
+    var calib: String?
+    @Option(name: .customLong("ids-file"), help: "Calibrate on exactly these windows: a JSON array of arrays of token ids.")
+    var idsFile: String?
+    @Option(help: "Number of windows.")
+    var nsamples: Int = 32
+    @Option(help: "Tokens per window.")
+    var seqlen: Int = 512
+    @Option(help: "Seed of the window offsets (and of sampled labels).")
+    var seed: UInt64 = 100
+    @Option(help: "Labels: empirical (the data's next tokens), sampled or sampled:k (from the model's softmax).")
+    var fisher: String = "empirical"
+    @Option(name: .shortAndLong, help: "Output safetensors file (A.<layer>, G.<layer>).")
+    var output: String
+
+    func validate() throws {
+        guard (calib == nil) != (idsFile == nil) else { throw ValidationError("give either --calib FILE or --ids-file FILE") }
+        guard nsamples >= 1 else { throw ValidationError("--nsamples must be ≥ 1 (got \(nsamples))") }
+        guard seqlen >= 2 else { throw ValidationError("--seqlen must be ≥ 2 (got \(seqlen))") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            Parallel.setThreads(model.threads)
+            let labels = try CalibrationInput.fisherLabels(fisher, seed: seed)
+            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil)
+            guard seqlen <= opened.model.contextLength else {
+                throw ToolkitError.badInput("--seqlen \(seqlen) exceeds the model's context of \(opened.model.contextLength)")
+            }
+            let calibration = try calib.map {
+                try CalibrationInput.fromText(file: $0, tokenizer: opened.requireTokenizer(), nsamples: nsamples, seqlen: seqlen, seed: seed)
+            } ?? CalibrationInput.fromIDsFile(idsFile ?? "", vocabSize: opened.model.config.vocabSize)
+            let progress = Progress("calibrate", total: calibration.windows.count)
+            let t0 = now()
+            let factors = try Curvature.estimate(model: opened.model, calibration: calibration, method: .kfac, labels: labels) {
+                progress.update($0, "\($1) windows")
+            }
+            let seconds = now() - t0
+            try factors.write(to: output, metadata: ["model": opened.files.path, "nsamples": String(calibration.windows.count),
+                                                     "seqlen": String(seqlen), "seed": String(seed)])
+            printError(String(format: "calibrate: %d windows, %d tokens in %.1f s (%.0f tok/s forward+backward), peak RSS %.0f MiB -> %@",
+                              calibration.windows.count, calibration.tokenCount, seconds, Double(calibration.tokenCount) / seconds,
+                              Double(peakRSSBytes()) / 1048576, output))
+        }
+    }
+}

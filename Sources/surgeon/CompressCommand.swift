@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import Runtime
+import Surgery
+import Toolkit
+
+struct CompressCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compress",
+        abstract: "Prune a model with the LLM Surgeon (or a baseline) and write the compressed model directory.")
+
+    @OptionGroup var model: ModelOptions
+    @Option(help: "rows-columns, unstructured or 2:4.")
+    var structure: String = "rows-columns"
+    @Option(help: "surgeon, kobd, lobd, magnitude (all structures); sparsegpt, wanda (unstructured, 2:4).")
+    var method: String = "surgeon"
+    @Option(help: "Target sparsity: the fraction of the block linear layers' parameters removed.")
+    var sparsity: Double
+    @Option(help: "Number of pruning shots (the target grows linearly, curvature recomputed each shot).")
+    var shots: Int = 1
+    @Option(help: "Calibration text (rows joined with a space; wikitext-2 train is not available offline: use wiki.valid.raw).")
+    var calib: String?
+    @Option(name: .customLong("ids-file"), help: "Calibrate on these windows: a JSON array of arrays of token ids.")
+    var idsFile: String?
+    @Option(help: "Calibration windows.")
+    var nsamples: Int = 32
+    @Option(help: "Tokens per calibration window.")
+    var seqlen: Int = 512
+    @Option(help: "Seed of the calibration offsets.")
+    var seed: UInt64 = 100
+    @Option(name: .customLong("damp-g"), help: "Relative damping of G (default 0.01 rows-columns, 0.1 otherwise).")
+    var dampG: Double?
+    @Option(name: .customLong("damp-a"), help: "Relative damping of A (default 0.01).")
+    var dampA: Double?
+    @Option(help: "Weight updates of the structured surgeon: joint, independent or none.")
+    var updates: String = "joint"
+    @Option(help: "Fisher labels: empirical, sampled or sampled:k.")
+    var fisher: String = "empirical"
+    @Option(name: .shortAndLong, help: "Output directory.")
+    var output: String
+    @Flag(help: "Replace an existing output directory.")
+    var overwrite = false
+    @Flag(help: "Continue an interrupted run from its last finished shot (checkpoint in OUTPUT.partial).")
+    var resume = false
+    @Option(name: .customLong("eval-file"), help: "Evaluate perplexity (paper protocol) before and after each shot on this text.")
+    var evalFile: String?
+    @Option(name: .customLong("eval-chunks"), help: "Segments of the evaluation text to use (default: all).")
+    var evalChunks: Int?
+    @Option(name: .customLong("eval-seqlen"), help: "Segment length of the evaluation.")
+    var evalSeqlen: Int = 2048
+    @Flag(help: "Print one JSON record.")
+    var json = false
+
+    func validate() throws {
+        guard Structure(rawValue: structure) != nil else { throw ValidationError("--structure must be rows-columns, unstructured or 2:4 (got \(structure))") }
+        guard PruningMethod(rawValue: method) != nil else {
+            throw ValidationError("--method must be one of \(PruningMethod.allCases.map(\.rawValue).joined(separator: ", ")) (got \(method))")
+        }
+        guard UpdateMode(rawValue: updates) != nil else { throw ValidationError("--updates must be joint, independent or none (got \(updates))") }
+        guard sparsity >= 0 && sparsity < 1 else { throw ValidationError("--sparsity must be in [0, 1) (got \(sparsity))") }
+        guard shots >= 1 && shots <= 1000 else { throw ValidationError("--shots must be between 1 and 1000 (got \(shots))") }
+        guard nsamples >= 1 else { throw ValidationError("--nsamples must be ≥ 1 (got \(nsamples))") }
+        guard seqlen >= 2 else { throw ValidationError("--seqlen must be ≥ 2 (got \(seqlen))") }
+        for (n, v) in [("--damp-g", dampG), ("--damp-a", dampA)] {
+            if let v, !(v >= 0 && v.isFinite) { throw ValidationError("\(n) must be a finite value ≥ 0 (got \(v))") }
+        }
+        if calib != nil && idsFile != nil { throw ValidationError("give --calib or --ids-file, not both") }
+        if let evalChunks, evalChunks < 1 { throw ValidationError("--eval-chunks must be ≥ 1") }
+        guard evalSeqlen >= 2 else { throw ValidationError("--eval-seqlen must be ≥ 2") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            Parallel.setThreads(model.threads)
+            let st = Structure(rawValue: structure) ?? .rowsColumns
+            var o = CompressionOptions(method: PruningMethod(rawValue: method) ?? .surgeon, structure: st, sparsity: sparsity, shots: shots,
+                                       dampG: dampG ?? (st == .rowsColumns ? 0.01 : 0.1), dampA: dampA ?? 0.01,
+                                       updates: UpdateMode(rawValue: updates) ?? .joint, output: output)
+            o.fisher = fisher
+            o.calibFile = calib
+            o.idsFile = idsFile
+            o.nsamples = nsamples
+            o.seqlen = seqlen
+            o.seed = seed
+            o.overwrite = overwrite
+            o.resume = resume
+            o.evalFile = evalFile
+            o.evalChunks = evalChunks
+            o.evalSeqlen = evalSeqlen
+            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil)
+            let job = CompressionJob(opened: opened, options: o)
+            job.log = { printError($0) }
+            CleanupOnSignal.install(paths: [(output as NSString).standardizingPath + ".tmp-\(getpid())"])
+            let s = try job.run()
+            var line = String(format: "compressed %@ -> %@: %@ %@, target %.4f, actual %.4f, %.1f s, peak RSS %.0f MiB",
+                              model.model, output, method, structure, sparsity, s.report.actualSparsity, s.seconds,
+                              Double(s.peakRSS) / 1048576)
+            if let b = s.pplBefore, let a = s.pplAfter { line += String(format: ", perplexity %.4f -> %.4f", b, a) }
+            printError(line)
+            if json { print(jsonLine(s.json)) }
+        }
+    }
+}
+
+/// Removes half-written output on Ctrl-C / SIGTERM so an interrupted run leaves no partial OUT.
+enum CleanupOnSignal {
+    nonisolated(unsafe) static var paths: [String] = []
+
+    static func install(paths: [String]) {
+        Self.paths = paths
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { s in
+                for p in CleanupOnSignal.paths { try? FileManager.default.removeItem(atPath: p) }
+                FileHandle.standardError.write(Data("\ninterrupted: no output written (a finished shot's checkpoint, if any, is kept for --resume)\n".utf8))
+                _exit(128 + s)
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import XCTest
+@testable import Runtime
+@testable import Surgery
+@testable import Toolkit
+
+/// `surgeon compress` end to end on stories260K: output contents, atomicity, resume, errors.
+final class CompressionJobTests: XCTestCase {
+    override func setUp() { Parallel.setThreads(2) }
+
+    func options(_ out: String, shots: Int = 2) -> CompressionOptions {
+        var o = CompressionOptions(method: .surgeon, structure: .rowsColumns, sparsity: 0.2, shots: shots, dampG: 0.01, dampA: 0.01,
+                                   updates: .joint, output: out)
+        o.calibFile = Fixtures.wikiValid
+        o.nsamples = 4
+        o.seqlen = 64
+        return o
+    }
+
+    func testOutputReloadsInEverySubcommandSense() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
+        var o = options(dir + "/out")
+        o.evalFile = Fixtures.wikiTest
+        o.evalChunks = 2
+        o.evalSeqlen = 128
+        let s = try CompressionJob(opened: opened, options: o).run()
+        XCTAssertEqual(s.report.actualSparsity, 0.2, accuracy: 0.01)
+        XCTAssertNotNil(s.pplBefore)
+        XCTAssertNotNil(s.pplAfter)
+        XCTAssertEqual(s.report.recipe.calibration?.offsets.count, 4)
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: dir + "/out"))
+        XCTAssertTrue(files.isSuperset(of: ["config.json", "model.safetensors", "compression.json", "tokenizer.model"]), "\(files)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["out"], "no temporary or checkpoint left")
+        let again = try ModelLoader.open(dir + "/out", requireTokenizer: true)
+        XCTAssertEqual(try again.requireTokenizer().encode("Hello", addSpecialTokens: true),
+                       try opened.requireTokenizer().encode("Hello", addSpecialTokens: true))
+        XCTAssertEqual(s.json["method"] as? String, "surgeon")
+        XCTAssertNotNil(s.json["peak_rss_bytes"] as? Int)
+    }
+
+    func testFailedRunLeavesNoOutputAndResumeContinues() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
+        // fail after shot 1 by making the output path unwritable at the end: a file where the parent dir should be
+        FileManager.default.createFile(atPath: dir + "/blocker", contents: Data())
+        let bad = options(dir + "/blocker/out")
+        XCTAssertThrowsError(try CompressionJob(opened: opened, options: bad).run())
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/blocker/out"))
+
+        // an interrupted run: shot 1 done, checkpoint kept
+        let o = options(dir + "/out")
+        let job = CompressionJob(opened: try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true), options: o)
+        let cal = try CalibrationInput.fromText(file: o.calibFile!, tokenizer: opened.requireTokenizer(), nsamples: 4, seqlen: 64, seed: 100)
+        let comp = try Compressor(model: job.opened.model, method: .surgeon, structure: .rowsColumns, targetSparsity: 0.2, shots: 2,
+                                  dampG: 0.01, dampA: 0.01, calibration: cal)
+        _ = try comp.runShot(1)
+        try job.saveCheckpoint(model: job.opened.model, state: comp.state, recipe: comp.recipe)
+        // resume: only shot 2 runs; the result equals an uninterrupted run
+        var r = o
+        r.resume = true
+        let resumed = try CompressionJob(opened: try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true), options: r).run()
+        XCTAssertEqual(resumed.report.shots.map(\.shot), [1, 2])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out.partial"))
+        var full = o
+        full.output = dir + "/full"
+        _ = try CompressionJob(opened: try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true), options: full).run()
+        let a = try loadModel(ModelFiles.open(dir + "/out")), b = try loadModel(ModelFiles.open(dir + "/full"))
+        for n in a.blockLinearNames { XCTAssertEqual(a.linear(n)?.denseWeight.data, b.linear(n)?.denseWeight.data, n) }
+        // an existing output is not overwritten without --overwrite
+        XCTAssertThrowsError(try CompressionJob(opened: opened, options: o).run()) { XCTAssertTrue("\($0)".contains("overwrite")) }
+    }
+
+    func testMissingCalibrationIsAClearError() throws {
+        let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
+        var o = options(Fixtures.tempDir() + "/x")
+        o.calibFile = nil
+        XCTAssertThrowsError(try CompressionJob(opened: opened, options: o).run()) { XCTAssertTrue("\($0)".contains("--calib"), "\($0)") }
+        o.method = .magnitude
+        XCTAssertNoThrow(try CompressionJob(opened: opened, options: o).run())
+    }
+}
