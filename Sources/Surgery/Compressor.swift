@@ -54,6 +54,7 @@ public final class Compressor {
         if structure == .rowsColumns && (method == .sparsegpt || method == .wanda) {
             throw SurgeryError.invalidTarget("\(method.rawValue) prunes unstructured and 2:4 patterns only; use surgeon, kobd, lobd or magnitude for rows-columns")
         }
+        try Compressor.checkElementRecipe(model: model, method: method, structure: structure, target: targetSparsity)
     }
 
     /// The layers compression works on, in model order.
@@ -82,19 +83,20 @@ public final class Compressor {
 
     public func runShot(_ t: Int) throws -> ShotReport {
         let start = now()
-        let target = recipe.targetSparsity * Double(t) / Double(recipe.shots)
+        // layer-wise methods (sparsegpt, wanda) are one-shot: one pass at the full target completes the run
+        let target = method.isLayerwise ? recipe.targetSparsity : recipe.targetSparsity * Double(t) / Double(recipe.shots)
         var threshold: Double?
         switch structure {
         case .rowsColumns:
             threshold = try structuredShot(target: target)
         case .unstructured, .twoFour:
-            throw SurgeryError.invalidTarget("structure \(structure.rawValue) is not available yet")
+            threshold = try elementShot(target: target)
         }
         var report = ShotReport(shot: t, targetSparsity: target, actualSparsity: actualSparsity(), seconds: 0,
                                 threshold: threshold, perplexity: nil)
         report.seconds = now() - start
         if let evaluate { report.perplexity = try evaluate(model) }
-        state.completedShots = t
+        state.completedShots = method.isLayerwise ? recipe.shots : t
         state.shots.append(report)
         return report
     }

@@ -24,3 +24,36 @@ public func siluGateForward(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer
         g[i] = v / (1 + expf(-v)) * u[i]
     }
 }
+
+/// Backward of `reluForward`: d ← d · 1[z > 0], in place. z may be the pre-activation or the
+/// output (same sign pattern).  z, d: [n]
+@inline(__always)
+public func reluBackward(_ z: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int) {
+    for i in 0..<n where z[i] <= 0 { d[i] = 0 }
+}
+
+/// Backward of `geluForward` (erf form): d ← d · (Φ(z) + z·φ(z)), in place.  z (pre-activation), d: [n]
+public func geluBackward(_ z: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int) {
+    let invSqrt2 = 1 / 2.0.squareRoot(), invSqrt2Pi = 1 / (2 * Double.pi).squareRoot()
+    for i in 0..<n {
+        let v = Double(z[i])
+        let cdf = 0.5 * (1 + erf(v * invSqrt2))
+        let pdf = exp(-0.5 * v * v) * invSqrt2Pi
+        d[i] *= Float(cdf + v * pdf)
+    }
+}
+
+/// Backward of `siluGateForward` (h = silu(g)·u): with σ = sigmoid(g),
+/// dg = dh·u·σ·(1 + g·(1 − σ)), du = dh·g·σ.  g, u (pre-activations), dh, dg, du: [n]
+public func siluGateBackward(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ dh: UnsafePointer<Float>,
+                             _ dg: UnsafeMutablePointer<Float>, _ du: UnsafeMutablePointer<Float>, _ n: Int) {
+    Parallel.chunks(n, align: 64, minChunk: 1 << 14) { range in
+        for i in range {
+            let v = g[i]
+            let s = 1 / (1 + expf(-v))
+            let d = dh[i]
+            dg[i] = d * u[i] * s * (1 + v * (1 - s))
+            du[i] = d * v * s
+        }
+    }
+}

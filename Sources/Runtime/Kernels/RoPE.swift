@@ -50,3 +50,11 @@ public struct RoPETable: Sendable {
         }
     }
 }
+
+extension RoPETable {
+    /// Backward of `apply`: the rotation is orthogonal, so dx ← Rᵀ·dx is the inverse rotation.
+    /// dx: [T, ld] with heads·headDim used columns.
+    public func applyBackward(_ dx: UnsafeMutablePointer<Float>, ld: Int, T: Int, heads: Int, pos0: Int) {
+        apply(dx, ld: ld, T: T, heads: heads, pos0: pos0, sign: -1)
+    }
+}

@@ -49,3 +49,12 @@ func embeddingForward(_ table: [Float], C: Int, _ tokens: UnsafeBufferPointer<In
         }
     }
 }
+
+/// Backward of `embeddingForward`: dtable[id_t] += dout[t] (serial: ids may repeat).
+/// dout: [T, C]; dtable: [V, C]
+func embeddingBackward(_ dout: UnsafePointer<Float>, C: Int, _ tokens: UnsafeBufferPointer<Int32>,
+                       _ dtable: UnsafeMutablePointer<Float>) {
+    for (t, id) in tokens.enumerated() {
+        addInPlace(dtable + Int(id) * C, dout + t * C, C)
+    }
+}

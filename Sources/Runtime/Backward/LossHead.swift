@@ -1,0 +1,89 @@
+import Foundation
+
+/// The lm_head and the mean cross-entropy of a window, forward and backward together, over chunks of
+/// scored rows so that the [T, V] logits never exist at once (SmolLM2: 49152 columns).
+final class LossHead {
+    private let rows = Buffer()     // gathered lm_head inputs of the scored positions [n, P]
+    private let dRows = Buffer()    // their gradients [n, P]
+    private let logits = Buffer()   // one chunk of logits, then of d loss / d logits [chunk, V]
+
+    /// Returns the mean cross-entropy over the scored positions and writes dHidden = d loss / d hidden
+    /// (zero on unscored rows); dHead (when given) accumulates d loss / d lm_head weight.
+    /// hidden, dHidden: [T, P]; dHead: [V, P]
+    func run(head: Linear, hidden: UnsafePointer<Float>, T: Int, labels: TrainingLabels,
+             dHidden: UnsafeMutablePointer<Float>, dHead: UnsafeMutablePointer<Float>?) -> Double {
+        let P = head.inFeatures, V = head.outFeatures
+        var positions: [Int] = []
+        var given: [Int32] = []
+        var seed: UInt64 = 0
+        switch labels {
+        case .given(let targets):
+            for t in 0..<T where targets[t] >= 0 { positions.append(t); given.append(targets[t]) }
+        case .sampled(let scored, let s):
+            for t in 0..<T where scored[t] { positions.append(t) }
+            seed = s
+        }
+        let n = positions.count
+        dHidden.update(repeating: 0, count: T * P)
+        guard n > 0 else { return 0 }
+        let hs = rows.reserve(n * P), dhs = dRows.reserve(n * P)
+        for (i, t) in positions.enumerated() { (hs + i * P).update(from: hidden + t * P, count: P) }
+        let chunk = min(n, max(16, (8 << 20) / max(V, 1) / 16 * 16))
+        let lg = logits.reserve(chunk * V)
+        let scale = 1 / Float(n)
+        var lossSum = 0.0
+        var rowLoss = [Double](repeating: 0, count: chunk)
+        let weight = head.denseWeight.data
+        weight.withUnsafeBufferPointer { wb in
+            let w = wb.baseAddress!
+            var r0 = 0
+            while r0 < n {
+                let m = min(chunk, n - r0)
+                // logits: [m, V] = hs[r0..<r0+m] · Wᵀ (+ b)
+                head.forward(hs + r0 * P, lg, T: m)
+                rowLoss.withUnsafeMutableBufferPointer { lb in
+                    let losses = lb.baseAddress!
+                    Parallel.chunks(m, minChunk: max(4, (1 << 16) / max(V, 1))) { r in
+                        for i in r {
+                            let row = lg + i * V
+                            let target: Int
+                            if given.isEmpty {
+                                _ = softmaxInPlace(row, V: V)
+                                var rng = SeededRandom(seed: seed ^ (UInt64(positions[r0 + i]) &* 0x9E37_79B9_7F4A_7C15))
+                                target = sampleIndex(row, V: V, &rng)
+                                losses[i] = -log(Double(max(row[target], .leastNormalMagnitude)))
+                            } else {
+                                target = Int(given[r0 + i])
+                                let picked = Double(row[target])
+                                losses[i] = softmaxInPlace(row, V: V) - picked
+                            }
+                            crossEntropyBackward(row, V: V, target: target, scale: scale)
+                        }
+                    }
+                }
+                for i in 0..<m { lossSum += rowLoss[i] }
+                // d hs = dlogits · W;  dW += dlogitsᵀ · hs;  db += Σ dlogits
+                sgemmParallel(transA: false, transB: false, M: m, N: P, K: V, lg, lda: V, w, ldb: P, dhs + r0 * P, ldc: P)
+                if let dHead {
+                    sgemmParallel(transA: true, transB: false, M: V, N: P, K: m, lg, lda: V, hs + r0 * P, ldb: P,
+                                  beta: 1, dHead, ldc: P)
+                }
+                r0 += m
+            }
+        }
+        for (i, t) in positions.enumerated() { (dHidden + t * P).update(from: dhs + i * P, count: P) }
+        return lossSum / Double(n)
+    }
+}
+
+/// Index drawn from the probabilities p (summing to 1).  p: [V]
+func sampleIndex(_ p: UnsafePointer<Float>, V: Int, _ rng: inout SeededRandom) -> Int {
+    var u = Float(rng.uniform())
+    for i in 0..<V {
+        u -= p[i]
+        if u < 0 { return i }
+    }
+    var last = V - 1
+    while last > 0 && p[last] == 0 { last -= 1 }
+    return last
+}

@@ -1,0 +1,100 @@
+import CBLAS
+import Runtime
+
+/// Streams K-FAC statistics out of training passes: per block linear layer
+/// A += α_A·[x 1]ᵀ[x 1] (the 1 only for layers with a bias) from the forward pass, once per group of
+/// layers reading the same input, and G += α_G·dyᵀdy from each backward pass. Upper triangles are
+/// accumulated with ssyrk/sgemm blocks split over the workers; `finish()` mirrors them.
+final class KFACAccumulator: LinearObserver {
+    let wantG: Bool
+    /// Scales applied to the next observed statistics (1/(N·L), and 1/(N·L·k) for k sampled labels).
+    var alphaA: Float = 1
+    var alphaG: Float = 1
+
+    private(set) var groupOf: [String: String] = [:]    // layer → the layer whose input it shares
+    private(set) var order: [String] = []                 // layers in model order
+    private var a: [String: (n: Int, buffer: Buffer)] = [:]   // keyed by input group
+    private var g: [String: (n: Int, buffer: Buffer)] = [:]   // keyed by layer
+
+    init(wantG: Bool) { self.wantG = wantG }
+
+    func observe(_ act: LinearActivity) {
+        let T = act.tokens, C = act.inFeatures, R = act.outFeatures
+        guard let dy = act.outputGradient else {
+            if groupOf[act.name] == nil { order.append(act.name) }
+            groupOf[act.name] = act.inputGroup
+            guard act.name == act.inputGroup else { return }
+            let n = C + (act.hasBias ? 1 : 0)
+            let acc = a[act.name] ?? (n, Buffer(n * n))
+            a[act.name] = acc
+            let A = acc.buffer.pointer
+            syrkUpper(act.input, ldx: C, T: T, n: C, alpha: alphaA, A, ldc: n)
+            if act.hasBias {
+                // the column of ones: A[c, C] += α·Σ_t x[t, c], A[C, C] += α·T
+                for t in 0..<T {
+                    let xt = act.input + t * C
+                    for c in 0..<C { A[c * n + C] += alphaA * xt[c] }
+                }
+                A[C * n + C] += alphaA * Float(T)
+            }
+            return
+        }
+        guard wantG else { return }
+        let acc = g[act.name] ?? (R, Buffer(R * R))
+        g[act.name] = acc
+        syrkUpper(dy, ldx: R, T: T, n: R, alpha: alphaG, acc.buffer.pointer, ldc: R)
+    }
+
+    /// The symmetric factors: A per layer (one shared storage per input group) and G per layer.
+    /// Each accumulator is released as soon as its tensor exists (peak: the factors plus one matrix).
+    func finish() -> (A: [String: Tensor], G: [String: Tensor]) {
+        var groupA: [String: Tensor] = [:]
+        for name in Array(a.keys) {
+            if let acc = a.removeValue(forKey: name) { groupA[name] = symmetricTensor(acc.buffer.pointer, n: acc.n) }
+        }
+        var A: [String: Tensor] = [:], G: [String: Tensor] = [:]
+        for layer in order {
+            if let group = groupOf[layer], let t = groupA[group] { A[layer] = t }
+        }
+        for name in Array(g.keys) {
+            if let acc = g.removeValue(forKey: name) { G[name] = symmetricTensor(acc.buffer.pointer, n: acc.n) }
+        }
+        return (A, G)
+    }
+}
+
+/// A full symmetric [n, n] tensor from an upper triangle.  upper: [n, n]
+func symmetricTensor(_ upper: UnsafePointer<Float>, n: Int) -> Tensor {
+    var out = [Float](repeating: 0, count: n * n)
+    for i in 0..<n {
+        for j in i..<n {
+            let v = upper[i * n + j]
+            out[i * n + j] = v
+            out[j * n + i] = v
+        }
+    }
+    return Tensor(shape: [n, n], data: out)
+}
+
+/// c[upper] += alpha · xᵀ·x, in blocks spread over the workers: ssyrk on diagonal blocks, sgemm on the
+/// blocks above them (each block of c belongs to one task).  x: [T, n] (row stride ldx); c: [n, n] (stride ldc)
+func syrkUpper(_ x: UnsafePointer<Float>, ldx: Int, T: Int, n: Int, alpha: Float, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+    if n == 0 || T == 0 { return }
+    let blocks = n < 128 || Parallel.threads <= 1 ? 1 : min(2 * Parallel.threads, n / 64)
+    let size = (n + blocks - 1) / blocks
+    var tasks: [(Int, Int)] = []
+    for i in 0..<blocks { for j in i..<blocks { tasks.append((i, j)) } }
+    Parallel.forEach(tasks.count) { k in
+        let (bi, bj) = tasks[k]
+        let i0 = bi * size, j0 = bj * size
+        let ni = min(n, i0 + size) - i0, nj = min(n, j0 + size) - j0
+        if ni <= 0 || nj <= 0 { return }
+        if bi == bj {
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(ni), Int32(T), alpha, x + i0, Int32(ldx),
+                        1, c + i0 * ldc + i0, Int32(ldc))
+        } else {
+            sgemm(transA: true, transB: false, M: ni, N: nj, K: T, alpha: alpha, x + i0, lda: ldx, x + j0, ldb: ldx,
+                  beta: 1, c + i0 * ldc + j0, ldc: ldc)
+        }
+    }
+}

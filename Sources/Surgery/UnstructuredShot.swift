@@ -1,0 +1,120 @@
+import Foundation
+import Runtime
+
+/// Unstructured and 2:4 shots of the multi-shot driver (surgeon.md §3–§6).
+///
+/// surgeon, kobd, lobd, magnitude: at shot t the target is t·s/T; the curvature is recomputed on the
+/// current model; every weight gets its element cost (zero weights and dead rows/columns cost 0);
+/// unstructured removes exactly max(⌊s_t·total⌋, zeros) weights of least cost over all layers (one
+/// global threshold); 2:4 removes the two cheapest weights of the ⌊2·s_t·B⌋ cheapest of the B groups.
+/// The surgeon then compensates with grouped correlated updates (`applyGroupedUpdate`); the OBD
+/// baselines only zero. The zeros of the weights are the mask, so a run resumes from saved weights.
+///
+/// sparsegpt, wanda: one layer-wise pass at the full target s (`pruneLayerwise`), whatever the shot
+/// count: they are one-shot methods; the run then counts as complete.
+extension Compressor {
+    /// Checks an unstructured / 2:4 recipe against the model before anything runs.
+    static func checkElementRecipe(model: CausalLM, method: PruningMethod, structure: Structure, target: Double) throws {
+        guard structure != .rowsColumns else { return }
+        if structure == .twoFour {
+            guard target <= 0.5 else {
+                throw SurgeryError.invalidTarget("2:4 removes at most half of the weights: use a target ≤ 0.5 (got \(target))")
+            }
+            if method.isLayerwise && target != 0.5 {
+                throw SurgeryError.invalidTarget("\(method.rawValue) with 2:4 prunes exactly two of every four weights: use target 0.5 (got \(target))")
+            }
+            try require2of4Shapes(model.blockLinearNames.compactMap { n in model.linear(n).map { (n, $0.inFeatures) } })
+        }
+    }
+
+    /// One unstructured or 2:4 shot at sparsity `target`; returns the threshold (element cost or group cost).
+    func elementShot(target: Double) throws -> Double? {
+        if method.isLayerwise {
+            guard let calibration else { throw SurgeryError.noCalibrationData("\(method.rawValue) needs calibration windows") }
+            try pruneLayerwise(model: model, calibration: calibration, method: method, structure: structure,
+                               sparsity: recipe.targetSparsity, log: log)
+            return nil
+        }
+        let factors = try estimateCurvature()
+        let names = layerNames
+        let method = self.method, structure = self.structure
+        let dG = recipe.dampG, dA = recipe.dampA
+        let layers = try names.map { name -> PrunableLayer in
+            guard let lin = model.linear(name) else { throw SurgeryError.invalidTarget("no layer \(name)") }
+            return PrunableLayer(name: name, linear: lin)
+        }
+        func curvature(_ i: Int) throws -> (g: [Double]?, a: [Double]?) {
+            let g = method == .lobd ? nil : try factors.flatMap { try doubleFactor($0.G[names[i]], layer: names[i]) }
+            let a = try factors.flatMap { try doubleFactor($0.A[names[i]], layer: names[i]) }
+            return (g, a)
+        }
+        // costs of every weight, layer by layer
+        log("costing the weights of \(names.count) layers")
+        var costs = [[Double]](repeating: [], count: names.count)
+        var lives = [LiveParts?](repeating: nil, count: names.count)
+        try parallelLayers(names.count) { i in
+            let (g, a) = try curvature(i)
+            let live = LiveParts(layers[i], g: g, a: a)
+            let c = try elementCosts(layers[i], live: live, g: g, a: a, method: method, dampG: dG, dampA: dA)
+            return { costs[i] = c; lives[i] = live }
+        }
+        // one global selection
+        var masks: [[Bool]]
+        let threshold: Double
+        switch structure {
+        case .twoFour:
+            let groupCosts = names.indices.map { i in
+                twoFourGroupCosts(costs[i], rows: layers[i].rows, stride: layers[i].cols, inputs: layers[i].cols - (layers[i].hasBias ? 1 : 0))
+            }
+            let groups = groupCosts.reduce(0) { $0 + $1.count }
+            let sel = selectSmallest(groupCosts, count: Int((2 * target * Double(groups)).rounded(.down)))
+            masks = names.indices.map { i in
+                twoFourMask(costs[i], selected: sel.masks[i], rows: layers[i].rows, stride: layers[i].cols,
+                            inputs: layers[i].cols - (layers[i].hasBias ? 1 : 0))
+            }
+            threshold = sel.threshold
+        default:
+            let total = layers.reduce(0) { $0 + $1.size }
+            let sel = selectSmallest(costs, count: Int((target * Double(total)).rounded(.down)))
+            masks = sel.masks
+            threshold = sel.threshold
+        }
+        costs = []
+        // removal and (surgeon) grouped updates, layer by layer
+        log("updating \(names.count) layers")
+        var updated = layers
+        try parallelLayers(names.count) { i in
+            guard let live = lives[i] else { return {} }
+            var layer = layers[i]
+            var gi: [Double]?, ai: [Double]?
+            if method == .surgeon {
+                let (g, a) = try curvature(i)
+                (gi, ai) = try liveInverses(layer, live: live, g: g, a: a, dampG: dG, dampA: dA)
+            }
+            try applyGroupedUpdate(&layer, mask: masks[i], live: live, gi: gi, ai: ai)
+            return { updated[i] = layer }
+        }
+        for (i, name) in names.enumerated() {
+            guard var lin = model.linear(name) else { continue }
+            try updated[i].write(into: &lin)
+            model.setLinear(name, lin)
+        }
+        return threshold
+    }
+}
+
+/// Runs body(i) for every layer on the workers; each body returns a closure that stores its result,
+/// run under a lock. The first error is rethrown.
+func parallelLayers(_ n: Int, _ body: (Int) throws -> () -> Void) throws {
+    var failure: Error?
+    let lock = NSLock()
+    Parallel.forEach(n) { i in
+        do {
+            let store = try body(i)
+            lock.lock(); store(); lock.unlock()
+        } catch {
+            lock.lock(); failure = failure ?? error; lock.unlock()
+        }
+    }
+    if let failure { throw failure }
+}
