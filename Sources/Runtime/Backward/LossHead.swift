@@ -15,13 +15,14 @@ final class LossHead {
         let P = head.inFeatures, V = head.outFeatures
         var positions: [Int] = []
         var given: [Int32] = []
-        var seed: UInt64 = 0
+        var seed: UInt64 = 0, sampling = false
         switch labels {
         case .given(let targets):
             for t in 0..<T where targets[t] >= 0 { positions.append(t); given.append(targets[t]) }
         case .sampled(let scored, let s):
             for t in 0..<T where scored[t] { positions.append(t) }
             seed = s
+            sampling = true
         }
         let n = positions.count
         dHidden.update(repeating: 0, count: T * P)
@@ -47,7 +48,7 @@ final class LossHead {
                         for i in r {
                             let row = lg + i * V
                             let target: Int
-                            if given.isEmpty {
+                            if sampling {
                                 _ = softmaxInPlace(row, V: V)
                                 var rng = SeededRandom(seed: seed ^ (UInt64(positions[r0 + i]) &* 0x9E37_79B9_7F4A_7C15))
                                 target = sampleIndex(row, V: V, &rng)

@@ -1,4 +1,4 @@
-/// Forward kernels of the inference path run on row chunks split over the workers (the training
+/// Forward kernels of the inference path (or their vectorized twins) run on row chunks split over the workers (the training
 /// passes call them on whole windows, where a serial loop would leave the other cores idle).
 
 /// `rmsNormForward` over row chunks.  x, y: [T, C]; w: [C]; rstd: [T]
@@ -26,11 +26,10 @@ func layerNormRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, 
     }
 }
 
-/// h = silu(g)·u over chunks, g kept.  g, u, h: [n]
+/// h = silu(g)·u (as `siluGateForward`, eight lanes at a time) over chunks, g kept.  g, u, h: [n]
 func siluGateRows(_ g: UnsafePointer<Float>, _ u: UnsafePointer<Float>, into h: UnsafeMutablePointer<Float>, _ n: Int) {
     Parallel.chunks(n, align: 64, minChunk: 1 << 14) { r in
-        (h + r.lowerBound).update(from: g + r.lowerBound, count: r.count)
-        siluGateForward(h + r.lowerBound, u + r.lowerBound, r.count)
+        vectorSiluGate(g + r.lowerBound, u + r.lowerBound, h + r.lowerBound, r.count)
     }
 }
 

@@ -77,8 +77,8 @@ public func attentionTrainingBackward(q: UnsafePointer<Float>, ldq: Int, k: Unsa
                 // p: [rows, r1] = exp(scale · q_b · kᵀ − lse), causal
                 sgemm(transA: false, transB: true, M: rows, N: r1, K: hd, alpha: scale, qb, lda: ldq, kg, ldb: ldkv, p, ldc: T)
                 for i in 0..<rows {
-                    let row = p + i * T, valid = r0 + i + 1, m = lse[h * T + r0 + i]
-                    for j in 0..<valid { row[j] = expf(row[j] - m) }
+                    let row = p + i * T, valid = r0 + i + 1
+                    _ = vectorExpShifted(row, valid, shift: lse[h * T + r0 + i])
                     if valid < r1 { (row + valid).update(repeating: 0, count: r1 - valid) }
                 }
                 // dp: [rows, r1] = dout_b · vᵀ
@@ -88,9 +88,7 @@ public func attentionTrainingBackward(q: UnsafePointer<Float>, ldq: Int, k: Unsa
                 // dS = p ∘ (dp − Σ_j p·dp), stored over dp
                 for i in 0..<rows {
                     let pr = p + i * T, dr = dp + i * T, valid = r0 + i + 1
-                    var dot: Float = 0
-                    for j in 0..<valid { dot += pr[j] * dr[j] }
-                    for j in 0..<valid { dr[j] = pr[j] * (dr[j] - dot) }
+                    softmaxBackwardRow(pr, dr, valid)
                     if valid < r1 { (dr + valid).update(repeating: 0, count: r1 - valid) }
                 }
                 // dq_b = scale · dS · k[0..<r1];  dk_h[0..<r1] += scale · dSᵀ · q_b
@@ -130,16 +128,19 @@ func attentionWorkers(_ available: Int, heads: Int, T: Int, headDim: Int) -> Int
 /// returns the log-sum-exp of the valid entries.  r: [total]
 @inline(__always)
 func softmaxCausalRowLSE(_ r: UnsafeMutablePointer<Float>, valid: Int, total: Int) -> Double {
-    var m = -Float.infinity
-    for j in 0..<valid { m = max(m, r[j]) }
-    var sum: Float = 0
-    for j in 0..<valid {
-        let e = expf(r[j] - m)
-        r[j] = e
-        sum += e
-    }
-    let inv = 1 / sum
-    for j in 0..<valid { r[j] *= inv }
+    let m = vectorMax(r, valid)
+    let sum = vectorExpShifted(r, valid, shift: m)
+    vectorScale(r, valid, 1 / sum)
     if valid < total { (r + valid).update(repeating: 0, count: total - valid) }
     return Double(m) + log(Double(sum))
+}
+
+/// Backward of a softmax row p: d ← p ∘ (d − Σ_j p_j·d_j) (d = dL/dp in, dL/dscores out).  p, d: [n]
+@inline(__always)
+func softmaxBackwardRow(_ p: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, _ n: Int) {
+    let dot = vectorDot(p, d, n)
+    let dot8 = Float8(repeating: dot)
+    var j = 0
+    while j + 8 <= n { store8(load8(p + j) * (load8(d + j) - dot8), d + j); j += 8 }
+    while j < n { d[j] = p[j] * (d[j] - dot); j += 1 }
 }

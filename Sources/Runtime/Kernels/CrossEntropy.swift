@@ -24,19 +24,12 @@ public func meanNextTokenLoss(_ logits: [Float], tokens: [Int32], V: Int) -> Dou
     return sum / Double(T - 1)
 }
 
-/// Softmax of one row in place; returns the log-partition log Σ exp(x) (in double).  x: [V]
+/// Softmax of one row in place; returns the log-partition log Σ exp(x).  x: [V]
 @inline(__always)
 public func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, V: Int) -> Double {
-    var m = -Float.infinity
-    for i in 0..<V { m = max(m, x[i]) }
-    var s: Float = 0
-    for i in 0..<V {
-        let e = expf(x[i] - m)
-        x[i] = e
-        s += e
-    }
-    let inv = 1 / s
-    for i in 0..<V { x[i] *= inv }
+    let m = vectorMax(x, V)
+    let s = vectorExpShifted(x, V, shift: m)
+    vectorScale(x, V, 1 / s)
     return Double(m) + log(Double(s))
 }
 
@@ -44,6 +37,6 @@ public func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, V: Int) -> Double {
 /// writes d = scale·(p − onehot(target)) in place.  p: [V]
 @inline(__always)
 public func crossEntropyBackward(_ p: UnsafeMutablePointer<Float>, V: Int, target: Int, scale: Float) {
-    for i in 0..<V { p[i] *= scale }
+    vectorScale(p, V, scale)
     p[target] -= scale
 }
