@@ -37,7 +37,8 @@ public final class Compressor {
 
     public init(model: CausalLM, method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int,
                 dampG: Double, dampA: Double, updates: UpdateMode = .joint, labels: FisherLabels = .empirical,
-                calibration: Calibration?, calibrationRecord: CalibrationRecord? = nil, state: CompressionState = CompressionState()) throws {
+                calibration: Calibration?, calibrationRecord: CalibrationRecord? = nil, lowRank: LowRankRecipe? = nil,
+                state: CompressionState = CompressionState()) throws {
         self.model = model
         self.method = method
         self.structure = structure
@@ -46,10 +47,14 @@ public final class Compressor {
         self.calibration = calibration
         self.state = state
         recipe = CompressionRecipe(method: method, structure: structure, targetSparsity: targetSparsity, shots: shots,
-                                   dampG: dampG, dampA: dampA, updates: updates, fisher: labels, calibration: calibrationRecord)
+                                   dampG: dampG, dampA: dampA, updates: updates, fisher: labels, calibration: calibrationRecord,
+                                   lowrank: lowRank)
         try recipe.validate()
         if method.needsData && calibration == nil {
             throw SurgeryError.noCalibrationData("method \(method.rawValue) needs calibration data (--calib FILE)")
+        }
+        if lowRank != nil && calibration == nil {
+            throw SurgeryError.noCalibrationData("the low-rank correction trains on calibration data (--calib FILE)")
         }
         if structure == .rowsColumns && (method == .sparsegpt || method == .wanda) {
             throw SurgeryError.invalidTarget("\(method.rawValue) prunes unstructured and 2:4 patterns only; use surgeon, kobd, lobd or magnitude for rows-columns")
@@ -92,8 +97,10 @@ public final class Compressor {
         case .unstructured, .twoFour:
             threshold = try elementShot(target: target)
         }
+        let isLast = method.isLayerwise || t == recipe.shots
+        let corrections = try lowRankCorrection(shot: t, isLast: isLast)
         var report = ShotReport(shot: t, targetSparsity: target, actualSparsity: actualSparsity(), seconds: 0,
-                                threshold: threshold, perplexity: nil)
+                                threshold: threshold, perplexity: nil, lowrank: corrections.shot, lowrankFinal: corrections.final)
         report.seconds = now() - start
         if let evaluate { report.perplexity = try evaluate(model) }
         state.completedShots = method.isLayerwise ? recipe.shots : t

@@ -11,9 +11,11 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
     public var updates: String
     public var fisher: String
     public var calibration: CalibrationRecord?
+    /// The first-order low-rank correction between shots (absent: none; older files have none).
+    public var lowrank: LowRankRecipe?
 
     public init(method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int, dampG: Double, dampA: Double,
-                updates: UpdateMode, fisher: FisherLabels, calibration: CalibrationRecord?) {
+                updates: UpdateMode, fisher: FisherLabels, calibration: CalibrationRecord?, lowrank: LowRankRecipe? = nil) {
         self.method = method.rawValue
         self.structure = structure.rawValue
         self.targetSparsity = targetSparsity
@@ -23,10 +25,11 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
         self.updates = updates.rawValue
         self.fisher = fisher.description
         self.calibration = calibration
+        self.lowrank = lowrank
     }
 
     enum CodingKeys: String, CodingKey {
-        case method, structure, shots, updates, fisher, calibration
+        case method, structure, shots, updates, fisher, calibration, lowrank
         case targetSparsity = "target_sparsity", dampG = "damp_g", dampA = "damp_a"
     }
 
@@ -39,6 +42,7 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
         guard dampG >= 0, dampA >= 0, dampG.isFinite, dampA.isFinite else {
             throw SurgeryError.invalidTarget("damping must be finite and ≥ 0 (got dG \(dampG), dA \(dampA))")
         }
+        try lowrank?.validate()
     }
 }
 
@@ -67,9 +71,13 @@ public struct ShotReport: Codable, Sendable, Equatable {
     public var seconds: Double
     public var threshold: Double?
     public var perplexity: Double?
+    /// The low-rank correction after this shot, and after the last shot its final epochs.
+    public var lowrank: LowRankPhaseReport? = nil
+    public var lowrankFinal: LowRankPhaseReport? = nil
 
     enum CodingKeys: String, CodingKey {
-        case shot, seconds, threshold, perplexity
+        case shot, seconds, threshold, perplexity, lowrank
+        case lowrankFinal = "lowrank_final"
         case targetSparsity = "target_sparsity", actualSparsity = "actual_sparsity"
     }
 }

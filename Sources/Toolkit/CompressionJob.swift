@@ -24,6 +24,8 @@ public struct CompressionOptions {
     public var evalFile: String?
     public var evalChunks: Int?
     public var evalSeqlen: Int = 2048
+    /// The first-order low-rank correction between shots (nil: none).
+    public var lowrank: LowRankRecipe?
 
     public init(method: PruningMethod, structure: Structure, sparsity: Double, shots: Int, dampG: Double, dampA: Double,
                 updates: UpdateMode, output: String) {
@@ -82,7 +84,7 @@ public final class CompressionJob {
         // calibration data
         var calibration: Calibration?
         var record: CalibrationRecord?
-        if o.method.needsData {
+        if o.method.needsData || o.lowrank != nil {
             if let ids = o.idsFile {
                 calibration = try CalibrationInput.fromIDsFile(ids, vocabSize: opened.model.config.vocabSize)
             } else if let file = o.calibFile {
@@ -92,7 +94,7 @@ public final class CompressionJob {
                 calibration = try CalibrationInput.fromText(file: file, tokenizer: opened.requireTokenizer(), nsamples: o.nsamples,
                                                             seqlen: o.seqlen, seed: o.seed)
             } else {
-                throw ToolkitError.badInput("method \(o.method.rawValue) needs calibration data: --calib FILE (e.g. wiki.valid.raw) or --ids-file FILE")
+                throw ToolkitError.badInput("\(o.method.needsData ? "method \(o.method.rawValue)" : "--lowrank") needs calibration data: --calib FILE (e.g. wiki.valid.raw) or --ids-file FILE")
             }
             if let c = calibration {
                 record = CalibrationRecord(file: o.calibFile ?? o.idsFile ?? "", nsamples: c.windows.count,
@@ -115,7 +117,8 @@ public final class CompressionJob {
         let labels = try CalibrationInput.fisherLabels(o.fisher, seed: o.seed)
         if o.resume {
             if let (m, s) = try loadCheckpoint(recipeCheck: { $0.method == o.method.rawValue && $0.structure == o.structure.rawValue
-                && $0.targetSparsity == o.sparsity && $0.shots == o.shots }) {
+                && $0.targetSparsity == o.sparsity && $0.shots == o.shots
+                && $0.lowrank == o.lowrank }) {
                 model = m
                 state = s
                 log("resuming after shot \(s.completedShots) of \(o.shots) from \(checkpointDir)")
@@ -129,7 +132,7 @@ public final class CompressionJob {
         if let p = pplBefore, state.completedShots == 0 { log(String(format: "perplexity before: %.4f", p)) }
         let comp = try Compressor(model: model, method: o.method, structure: o.structure, targetSparsity: o.sparsity, shots: o.shots,
                                   dampG: o.dampG, dampA: o.dampA, updates: o.updates, labels: labels, calibration: calibration,
-                                  calibrationRecord: record, state: state)
+                                  calibrationRecord: record, lowRank: o.lowrank, state: state)
         comp.evaluate = evaluate
         comp.log = log
         let shotProgress = progressFactory("compress", o.shots)
@@ -137,6 +140,10 @@ public final class CompressionJob {
         try comp.run { report, state in
             var line = String(format: "shot %d/%d: target %.4f, actual %.4f, %.1f s", report.shot, o.shots, report.targetSparsity,
                               report.actualSparsity, report.seconds)
+            for phase in [report.lowrank, report.lowrankFinal].compactMap({ $0 }) {
+                line += String(format: ", low-rank %d steps (%.1f s): first loss %.4f, last-epoch mean %.4f", phase.steps,
+                               phase.seconds, phase.firstLoss, phase.epochLosses.last ?? phase.firstLoss)
+            }
             if let p = report.perplexity { line += String(format: ", perplexity %.4f", p) }
             log(line)
             if report.shot < o.shots { try saveCheckpoint(model: model, state: state, recipe: comp.recipe) }

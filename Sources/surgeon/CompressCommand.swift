@@ -48,6 +48,16 @@ struct CompressCommand: ParsableCommand {
     var evalChunks: Int?
     @Option(name: .customLong("eval-seqlen"), help: "Segment length of the evaluation.")
     var evalSeqlen: Int = 2048
+    @Option(help: "Rank of the first-order low-rank correction after each shot (off unless given; paper: 8).")
+    var lowrank: Int?
+    @Option(name: .customLong("lowrank-lr"), help: "Adam learning rate of the low-rank correction, decaying linearly to 0 in each phase (default 1e-4).")
+    var lowrankLR: Double?
+    @Option(name: .customLong("lowrank-steps-per-shot"), help: "Low-rank steps (one calibration window each, a seeded random subset) after every shot (default 3).")
+    var lowrankStepsPerShot: Int?
+    @Option(name: .customLong("lowrank-final-epochs"), help: "Low-rank epochs over all calibration windows after the last shot (default 5).")
+    var lowrankFinalEpochs: Int?
+    @Option(name: .customLong("lowrank-layers"), help: "Layers with low-rank adapters: attn, mlp or all (default all).")
+    var lowrankLayers: String?
     @Flag(help: "Print one JSON record.")
     var json = false
 
@@ -67,6 +77,16 @@ struct CompressCommand: ParsableCommand {
         if calib != nil && idsFile != nil { throw ValidationError("give --calib or --ids-file, not both") }
         if let evalChunks, evalChunks < 1 { throw ValidationError("--eval-chunks must be ≥ 1") }
         guard evalSeqlen >= 2 else { throw ValidationError("--eval-seqlen must be ≥ 2") }
+        if let lowrank, !(1...4096).contains(lowrank) { throw ValidationError("--lowrank must be a rank between 1 and 4096 (got \(lowrank))") }
+        if lowrank == nil && (lowrankLR != nil || lowrankStepsPerShot != nil || lowrankFinalEpochs != nil || lowrankLayers != nil) {
+            throw ValidationError("the --lowrank-* options tune the low-rank correction: turn it on with --lowrank RANK (paper: 8)")
+        }
+        if let lowrankLR, !(lowrankLR > 0 && lowrankLR.isFinite) { throw ValidationError("--lowrank-lr must be finite and > 0 (got \(lowrankLR))") }
+        if let k = lowrankStepsPerShot, k < 0 { throw ValidationError("--lowrank-steps-per-shot must be ≥ 0 (got \(k))") }
+        if let e = lowrankFinalEpochs, e < 0 { throw ValidationError("--lowrank-final-epochs must be ≥ 0 (got \(e))") }
+        if let l = lowrankLayers, LowRankLayers(rawValue: l) == nil {
+            throw ValidationError("--lowrank-layers must be attn, mlp or all (got \(l))")
+        }
     }
 
     func run() throws {
@@ -87,6 +107,12 @@ struct CompressCommand: ParsableCommand {
             o.evalFile = evalFile
             o.evalChunks = evalChunks
             o.evalSeqlen = evalSeqlen
+            if let lowrank {
+                let d = LowRankRecipe()
+                o.lowrank = LowRankRecipe(rank: lowrank, learningRate: lowrankLR ?? d.learningRate,
+                                          stepsPerShot: lowrankStepsPerShot ?? d.stepsPerShot, finalEpochs: lowrankFinalEpochs ?? d.finalEpochs,
+                                          layers: lowrankLayers.flatMap(LowRankLayers.init(rawValue:)) ?? d.layers, seed: seed)
+            }
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil)
             let job = CompressionJob(opened: opened, options: o)
             job.log = { printError($0) }
