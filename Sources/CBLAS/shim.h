@@ -17,3 +17,23 @@ static inline void surgeon_cpu_pause(void) {
     __asm__ __volatile__("yield");
 #endif
 }
+
+// GEMV kernels of the 2:4 and bitmask weight storages (SIMD versions picked at run time).
+#include "sparse_kernels.h"
+
+// OpenBLAS's runtime kernel selection (DYNAMIC_ARCH builds, as Debian ships): 0.3.21 does not know
+// AMD Zen 4/5 and falls back to its AVX2 (Haswell) kernels; `Parallel` switches to the AVX-512
+// (SkylakeX) kernels when the CPU has them and the user did not choose with OPENBLAS_CORETYPE.
+void gotoblas_dynamic_init(void);
+void gotoblas_dynamic_quit(void);
+char *openblas_get_corename(void);
+
+static inline int surgeon_cpu_has_avx512(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}

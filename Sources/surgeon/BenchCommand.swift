@@ -36,21 +36,24 @@ struct BenchCommand: ParsableCommand {
             var rows: [[String: Any]] = []
             var baseline: [String: Double] = [:]
             if o == "md" {
-                print("| model | size | params | sparsity | threads | test | t/s | speedup |")
-                print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                print("| model | size | linears | params | sparsity | threads | test | t/s | speedup |")
+                print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             }
             for path in model {
                 let lm = try loadModel(ModelFiles.open(path))
                 let stats = weightStats(lm)
+                // bytes of the block linears as stored, relative to dense float32
+                let linears = Double(stats.blockLinearBytes) / Double(max(stats.blockLinearDenseBytes, 1))
                 for test in tests {
                     let res = try runBench(model: lm, test: test, repetitions: r)
                     if baseline[test.name] == nil { baseline[test.name] = res.mean }
                     let speedup = res.mean / (baseline[test.name] ?? res.mean)
                     rows.append(["model": path, "test": test.name, "threads": threads, "tps_mean": res.mean, "tps_sd": res.sd,
-                                 "bytes": stats.bytes, "params": stats.parameters, "sparsity": stats.sparsity, "speedup": speedup])
+                                 "bytes": stats.bytes, "params": stats.parameters, "sparsity": stats.sparsity, "speedup": speedup,
+                                 "linear_bytes": stats.blockLinearBytes, "linear_dense_bytes": stats.blockLinearDenseBytes])
                     if o == "md" {
-                        print(String(format: "| %@ | %.2f MiB | %.2f M | %.1f%% | %d | %@ | %.2f ± %.2f | %.2fx |",
-                                     (path as NSString).lastPathComponent, Double(stats.bytes) / 1048576, Double(stats.parameters) / 1e6,
+                        print(String(format: "| %@ | %.2f MiB | %.3f | %.2f M | %.1f%% | %d | %@ | %.2f ± %.2f | %.2fx |",
+                                     (path as NSString).lastPathComponent, Double(stats.bytes) / 1048576, linears, Double(stats.parameters) / 1e6,
                                      stats.sparsity * 100, threads, test.name, res.mean, res.sd, speedup))
                         fflush(stdout)
                     }

@@ -7,7 +7,7 @@ struct Surgeon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "surgeon",
         abstract: "Compress OPT and Llama models with the LLM Surgeon, then chat with them, measure them and serve them fast.",
-        subcommands: [ChatCommand.self, GenerateCommand.self, PerplexityCommand.self, CalibrateCommand.self, CompressCommand.self, TokenizeCommand.self, BenchCommand.self])
+        subcommands: [ChatCommand.self, GenerateCommand.self, PerplexityCommand.self, CalibrateCommand.self, CompressCommand.self, TokenizeCommand.self, BenchCommand.self, InspectCommand.self])
 }
 
 /// Options every model-running subcommand shares.

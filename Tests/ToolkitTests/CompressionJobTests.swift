@@ -44,7 +44,7 @@ final class CompressionJobTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
         // fail after shot 1 by making the output path unwritable at the end: a file where the parent dir should be
-        FileManager.default.createFile(atPath: dir + "/blocker", contents: Data())
+        _ = FileManager.default.createFile(atPath: dir + "/blocker", contents: Data())
         let bad = options(dir + "/blocker/out")
         XCTAssertThrowsError(try CompressionJob(opened: opened, options: bad).run())
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/blocker/out"))

@@ -68,25 +68,31 @@ public func runBench(model: CausalLM, test: BenchTest, repetitions: Int) throws 
 
 /// Storage statistics of a model's weights.
 public struct WeightStats: Sendable {
-    public var bytes = 0            // all parameters as stored in memory
+    public var bytes = 0            // all parameters as stored (block linears in their storages)
     public var parameters = 0       // all parameters (dense count)
     public var blockLinearParameters = 0
     public var blockLinearZeros = 0
-    public var blockLinearBytes = 0
+    public var blockLinearBytes = 0        // block linear weights and biases as stored
+    public var blockLinearDenseBytes = 0   // the same as dense float32
     public var sparsity: Double { blockLinearParameters > 0 ? Double(blockLinearZeros) / Double(blockLinearParameters) : 0 }
 }
 
 public func weightStats(_ model: CausalLM) -> WeightStats {
     var s = WeightStats()
-    for (_, t) in model.namedParameters() {
+    let weights = Set(model.blockLinearNames.map { $0 + ".weight" })
+    for (_, t) in denseParameters(model, skipping: weights) {
         s.parameters += t.count
         s.bytes += t.count * 4
     }
     for name in model.blockLinearNames {
         guard let l = model.linear(name) else { continue }
-        s.blockLinearParameters += l.outFeatures * l.inFeatures + (l.bias?.count ?? 0)
+        let n = l.outFeatures * l.inFeatures
+        s.parameters += n
+        s.bytes += l.weight.bytes
+        s.blockLinearParameters += n + (l.bias?.count ?? 0)
         s.blockLinearZeros += l.zeroCount
         s.blockLinearBytes += l.storageBytes
+        s.blockLinearDenseBytes += 4 * (n + (l.bias?.count ?? 0))
     }
     return s
 }

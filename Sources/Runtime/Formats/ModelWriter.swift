@@ -17,7 +17,7 @@ public enum ModelWriter {
         var config = source.configJSON ?? model.config.huggingFaceJSON()
         config["torch_dtype"] = "float32"
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: join("config.json")))
-        let items = model.namedParameters().map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
+        let items = storedParameterItems(model)
         var meta = metadata
         meta["format"] = "pt"
         try SafetensorsWriter.write(items, metadata: meta, to: join("model.safetensors"))
@@ -31,6 +31,26 @@ public enum ModelWriter {
             try GGUFMetadataWriter.write(keys.compactMap { k in g.metadata[k].map { (k, $0) } }, to: join("tokenizer.gguf"))
         }
         for (name, data) in extraFiles { try data.write(to: URL(fileURLWithPath: join(name))) }
+    }
+}
+
+/// Every parameter as it is stored: block linears in their storage's tensors (see
+/// Weights/StorageTensors.swift), everything else as dense float32.
+public func storedParameterItems(_ model: CausalLM) -> [SafetensorsWriter.Item] {
+    let compressed = model.blockLinearNames.compactMap { n in model.linear(n).flatMap { $0.storageKind == .dense ? nil : (n, $0) } }
+    var items = denseParameters(model, skipping: Set(compressed.map { $0.0 + ".weight" }))
+        .map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
+    for (name, l) in compressed { items += l.storageItems(name: name) }
+    return items
+}
+
+/// `model.namedParameters()` minus `skip`, without materializing the skipped tensors when the
+/// architecture allows it.
+func denseParameters(_ model: CausalLM, skipping skip: Set<String>) -> [(name: String, tensor: Tensor)] {
+    switch model {
+    case let m as LlamaModel: return m.namedParameters(skipping: skip)
+    case let m as OPTModel: return m.namedParameters(skipping: skip)
+    default: return model.namedParameters().filter { !skip.contains($0.name) }
     }
 }
 

@@ -1,5 +1,6 @@
 import CBLAS
 import Dispatch
+import Foundation
 
 /// The one threading layer of the engine: our own parallel-for, with OpenBLAS pinned to one
 /// thread inside it (mixing both would oversubscribe the cores).
@@ -13,6 +14,7 @@ public enum Parallel {
 
     /// Sets the worker count and keeps OpenBLAS single-threaded.
     public static func setThreads(_ n: Int) {
+        selectBLASKernels()
         _threads = max(1, n)
         openblas_set_num_threads(1)
         if _threads > 1 {
@@ -21,6 +23,24 @@ public enum Parallel {
         } else {
             pool = nil
         }
+    }
+
+    nonisolated(unsafe) private static var kernelsSelected = false
+
+    /// The OpenBLAS kernel set in use (e.g. "SkylakeX").
+    public static var blasCore: String { String(cString: openblas_get_corename()) }
+
+    /// OpenBLAS 0.3.21 takes AMD Zen 4/5 for Haswell (AVX2); on a CPU with AVX-512 switch to the
+    /// SkylakeX kernels (about twice the sgemm throughput), unless OPENBLAS_CORETYPE was set.
+    static func selectBLASKernels() {
+        guard !kernelsSelected else { return }
+        kernelsSelected = true
+        guard getenv("OPENBLAS_CORETYPE") == nil, surgeon_cpu_has_avx512() != 0 else { return }
+        let core = blasCore.lowercased()
+        guard core == "haswell" || core.hasPrefix("zen") else { return }
+        gotoblas_dynamic_quit()
+        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
+        gotoblas_dynamic_init()
     }
 
     /// Runs `body(i)` for i in 0..<n on up to `threads` workers (inline when one suffices).

@@ -5,6 +5,9 @@ public struct LlamaBlock: Sendable {
     public var q, k, v, o: Linear
     public var postNorm: [Float]
     public var gate, up, down: Linear
+    /// Set when gate/up/down are compacted with a shared intermediate prefix (`MLPChain`);
+    /// refreshed by `LlamaModel.setLinear` and ignored once the layers no longer match it.
+    public var mlpChain: MLPChain?
 }
 
 public final class LlamaModel: CausalLM {
@@ -20,9 +23,7 @@ public final class LlamaModel: CausalLM {
         let C = c.hiddenSize, V = c.vocabSize, F = c.intermediateSize
         embed = try w.load("model.embed_tokens.weight", shape: [V, C]).data
         func lin(_ name: String, _ r: Int, _ cols: Int, bias: Bool) throws -> Linear {
-            let wt = try w.load(name + ".weight", shape: [r, cols])
-            let b = bias ? try w.load(name + ".bias", shape: [r]) : nil
-            return Linear(dense: wt, bias: b)
+            try Linear.load(from: w, name: name, rows: r, cols: cols, bias: bias)
         }
         var blocks: [LlamaBlock] = []
         for i in 0..<c.numLayers {
@@ -37,6 +38,7 @@ public final class LlamaModel: CausalLM {
                 gate: try lin(p + "mlp.gate_proj", F, C, bias: c.mlpBias),
                 up: try lin(p + "mlp.up_proj", F, C, bias: c.mlpBias),
                 down: try lin(p + "mlp.down_proj", C, F, bias: c.mlpBias)))
+            blocks[i].mlpChain = MLPChain.detect(first: blocks[i].gate, second: blocks[i].up, last: blocks[i].down)
         }
         self.blocks = blocks
         norm = try w.load("model.norm.weight", shape: [C]).data
@@ -68,9 +70,17 @@ public final class LlamaModel: CausalLM {
                              heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale, scratch: scratch)
             b.o.forward(att, x, T: T, accumulate: true)
             b.postNorm.withUnsafeBufferPointer { rmsNormForward(x, xn, $0.baseAddress!, T: T, C: C, eps: c.normEps) }
-            Linear.forwardMany(xn, T: T, b.gate, g, b.up, u)
-            siluGateForward(g, u, T * F)
-            b.down.forward(g, x, T: T, accumulate: true)
+            if let chain = b.mlpChain, chain.matches(b.gate, b.up, b.down) {
+                // compacted intermediate: g, u: [T, n]
+                let n = chain.width
+                Linear.forwardManyPrefix(xn, T: T, n: n, b.gate, g, b.up, u)
+                siluGateForward(g, u, T * n)
+                b.down.forward(prefixInput: g, n: n, x, T: T, accumulate: true)
+            } else {
+                Linear.forwardMany(xn, T: T, b.gate, g, b.up, u)
+                siluGateForward(g, u, T * F)
+                b.down.forward(g, x, T: T, accumulate: true)
+            }
         }
         cache.count = p0 + T
         let h = ws.hidden.reserve(T * C)
@@ -111,9 +121,13 @@ public final class LlamaModel: CausalLM {
     public func setLinear(_ name: String, _ value: Linear) {
         guard let (i, p) = slot(name) else { preconditionFailure("no linear layer named \(name)") }
         blocks[i][keyPath: p] = value
+        blocks[i].mlpChain = MLPChain.detect(first: blocks[i].gate, second: blocks[i].up, last: blocks[i].down)
     }
 
-    public func namedParameters() -> [(name: String, tensor: Tensor)] {
+    public func namedParameters() -> [(name: String, tensor: Tensor)] { namedParameters(skipping: []) }
+
+    /// `namedParameters()` without the named tensors (never materialized: compressed weights).
+    public func namedParameters(skipping skip: Set<String>) -> [(name: String, tensor: Tensor)] {
         let c = config
         var out: [(String, Tensor)] = [("model.embed_tokens.weight", Tensor(shape: [c.vocabSize, c.hiddenSize], data: embed))]
         for (i, b) in blocks.enumerated() {
@@ -122,7 +136,7 @@ public final class LlamaModel: CausalLM {
             out.append((p + "post_attention_layernorm.weight", Tensor(shape: [c.hiddenSize], data: b.postNorm)))
             for s in LlamaModel.linearSuffixes {
                 guard let l = linear(p + s) else { continue }
-                out.append((p + s + ".weight", l.denseWeight))
+                if !skip.contains(p + s + ".weight") { out.append((p + s + ".weight", l.denseWeight)) }
                 if let bias = l.bias { out.append((p + s + ".bias", Tensor(shape: [bias.count], data: bias))) }
             }
         }

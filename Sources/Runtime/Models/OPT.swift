@@ -5,6 +5,9 @@ public struct OPTBlock: Sendable {
     public var q, k, v, out: Linear
     public var ffnNormW: [Float]?, ffnNormB: [Float]?
     public var fc1, fc2: Linear
+    /// Set when fc1/fc2 are compacted with a shared intermediate prefix (`MLPChain`);
+    /// refreshed by `OPTModel.setLinear` and ignored once the layers no longer match it.
+    public var mlpChain: MLPChain?
 }
 
 public final class OPTModel: CausalLM {
@@ -30,8 +33,7 @@ public final class OPTModel: CausalLM {
             projectOut = Linear(dense: try w.load(root + "project_out.weight", shape: [P, C]))
         }
         func lin(_ name: String, _ r: Int, _ cols: Int) throws -> Linear {
-            Linear(dense: try w.load(name + ".weight", shape: [r, cols]),
-                   bias: c.attentionBias ? try w.load(name + ".bias", shape: [r]) : nil)
+            try Linear.load(from: w, name: name, rows: r, cols: cols, bias: c.attentionBias)
         }
         func ln(_ name: String) throws -> ([Float]?, [Float]?) {
             guard c.layerNormAffine else { return (nil, nil) }
@@ -47,6 +49,7 @@ public final class OPTModel: CausalLM {
                 v: try lin(p + "self_attn.v_proj", C, C), out: try lin(p + "self_attn.out_proj", C, C),
                 ffnNormW: f.0, ffnNormB: f.1,
                 fc1: try lin(p + "fc1", F, C), fc2: try lin(p + "fc2", C, F)))
+            blocks[i].mlpChain = MLPChain.detect(first: blocks[i].fc1, second: nil, last: blocks[i].fc2)
         }
         self.blocks = blocks
         if hasFinalNorm(c) {
@@ -88,9 +91,17 @@ public final class OPTModel: CausalLM {
             b.out.forward(att, x, T: T, accumulate: true)
             if !pre { layerNorm(x, x, b.attnNormW, b.attnNormB, T, C, eps) }
             if pre { layerNorm(x, xn, b.ffnNormW, b.ffnNormB, T, C, eps) }
-            b.fc1.forward(pre ? UnsafePointer(xn) : UnsafePointer(x), h, T: T)
-            if c.activation == "gelu" { geluForward(h, T * F) } else { reluForward(h, T * F) }
-            b.fc2.forward(h, x, T: T, accumulate: true)
+            if let chain = b.mlpChain, chain.matches(b.fc1, nil, b.fc2) {
+                // compacted intermediate: h: [T, n]
+                let n = chain.width
+                Linear.forwardManyPrefix(pre ? UnsafePointer(xn) : UnsafePointer(x), T: T, n: n, b.fc1, h)
+                if c.activation == "gelu" { geluForward(h, T * n) } else { reluForward(h, T * n) }
+                b.fc2.forward(prefixInput: h, n: n, x, T: T, accumulate: true)
+            } else {
+                b.fc1.forward(pre ? UnsafePointer(xn) : UnsafePointer(x), h, T: T)
+                if c.activation == "gelu" { geluForward(h, T * F) } else { reluForward(h, T * F) }
+                b.fc2.forward(h, x, T: T, accumulate: true)
+            }
             if !pre { layerNorm(x, x, b.ffnNormW, b.ffnNormB, T, C, eps) }
         }
         cache.count = p0 + T
@@ -137,9 +148,13 @@ public final class OPTModel: CausalLM {
     public func setLinear(_ name: String, _ value: Linear) {
         guard let (i, p) = slot(name) else { preconditionFailure("no linear layer named \(name)") }
         blocks[i][keyPath: p] = value
+        blocks[i].mlpChain = MLPChain.detect(first: blocks[i].fc1, second: nil, last: blocks[i].fc2)
     }
 
-    public func namedParameters() -> [(name: String, tensor: Tensor)] {
+    public func namedParameters() -> [(name: String, tensor: Tensor)] { namedParameters(skipping: []) }
+
+    /// `namedParameters()` without the named tensors (never materialized: compressed weights).
+    public func namedParameters(skipping skip: Set<String>) -> [(name: String, tensor: Tensor)] {
         let c = config
         let C = c.hiddenSize
         let r = "model.decoder."
@@ -158,7 +173,7 @@ public final class OPTModel: CausalLM {
             vec(p + "final_layer_norm.bias", b.ffnNormB)
             for s in OPTModel.linearSuffixes {
                 guard let l = linear(p + s) else { continue }
-                out.append((p + s + ".weight", l.denseWeight))
+                if !skip.contains(p + s + ".weight") { out.append((p + s + ".weight", l.denseWeight)) }
                 vec(p + s + ".bias", l.bias)
             }
         }

@@ -1,11 +1,4 @@
-/// How a linear layer's weight matrix is stored. Layers call `Linear.forward` and never
-/// care which storage is behind it.
-public enum LinearWeight: Sendable {
-    /// Row-major [R, C] float32.
-    case dense([Float])
-}
-
-/// y = x Wᵀ + b for a weight W of R outputs × C inputs.
+/// y = x Wᵀ + b for a weight W of R outputs × C inputs, whatever storage holds W.
 public struct Linear: Sendable {
     public var weight: LinearWeight
     public var bias: [Float]?
@@ -20,29 +13,61 @@ public struct Linear: Sendable {
         inFeatures = w.shape[1]
     }
 
-    /// The weight as a dense [R, C] tensor (whatever the storage).
-    public var denseWeight: Tensor {
-        switch weight {
-        case .dense(let d): return Tensor(shape: [outFeatures, inFeatures], data: d)
+    /// A layer over any storage. A dense storage needs R·C values; the others carry their shape.
+    public init(weight: LinearWeight, outFeatures: Int, inFeatures: Int, bias: [Float]? = nil) {
+        if let s = weight.storedShape {
+            precondition(s.rows == outFeatures && s.cols == inFeatures, "storage is \(s.rows)×\(s.cols), layer \(outFeatures)×\(inFeatures)")
+        } else {
+            precondition(weight.bytes == 4 * outFeatures * inFeatures, "dense weight does not have \(outFeatures)×\(inFeatures) values")
         }
+        precondition(bias.map { $0.count == outFeatures } ?? true, "bias does not have \(outFeatures) values")
+        self.weight = weight
+        self.bias = bias
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
     }
+
+    /// The weight as a dense [R, C] tensor, zeros included (whatever the storage).
+    public var denseWeight: Tensor { Tensor(shape: [outFeatures, inFeatures], data: weight.dense()) }
 
     /// Zero entries of the weight and bias (pruned parameters).
     public var zeroCount: Int {
-        var z = bias?.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } ?? 0
-        switch weight {
-        case .dense(let d): z += d.reduce(0) { $0 + ($1 == 0 ? 1 : 0) }
-        }
-        return z
+        (bias?.reduce(0) { $0 + ($1 == 0 ? 1 : 0) } ?? 0) + weight.zeroCount
     }
 
     /// Bytes the weight and bias occupy as stored.
-    public var storageBytes: Int {
-        var b = (bias?.count ?? 0) * 4
+    public var storageBytes: Int { (bias?.count ?? 0) * 4 + weight.bytes }
+
+    public var storageKind: StorageKind { weight.kind }
+
+    /// One line for reports and compression.json, e.g. `compacted 1075x576 of 1536x576`.
+    public var storageDescription: String {
         switch weight {
-        case .dense(let d): b += d.count * 4
+        case .dense: return "dense"
+        case .compacted(let s):
+            return "compacted \(s.keptRows.count)x\(s.keptCols.count) of \(outFeatures)x\(inFeatures)"
+        case .twoFour: return "2:4"
+        case .bitmask(let s): return "bitmask (\(s.nonzeros) nonzeros)"
+        case .csr(let s): return "csr (\(s.values.count) nonzeros)"
         }
-        return b
+    }
+
+    /// Rows whose weights are all zero (for a compacted storage: the rows it does not keep).
+    public var removedRows: [Int] {
+        if case .compacted(let s) = weight { return s.removedRows.map { Int($0) } }
+        let w = weight.dense(), C = inFeatures
+        return (0..<outFeatures).filter { r in (0..<C).allSatisfy { w[r * C + $0] == 0 } }
+    }
+
+    /// Columns whose weights are all zero (for a compacted storage: the columns it does not keep).
+    public var removedCols: [Int] {
+        if case .compacted(let s) = weight {
+            var kept = [Bool](repeating: false, count: inFeatures)
+            for c in s.keptCols { kept[Int(c)] = true }
+            return (0..<inFeatures).filter { !kept[$0] }
+        }
+        let w = weight.dense(), C = inFeatures
+        return (0..<C).filter { c in (0..<outFeatures).allSatisfy { w[$0 * C + c] == 0 } }
     }
 
     public mutating func setDense(_ w: Tensor) {
@@ -50,47 +75,102 @@ public struct Linear: Sendable {
         weight = .dense(w.data)
     }
 
-    /// Computes output rows `rows` of y (added to y when `accumulate`).
+    // MARK: forward
+
+    /// Computes output rows `rows` of y (added to y when `accumulate`), for any storage.
     /// x: [T, C] (stride ldx); y: [T, R] (stride ldy)
     @inline(__always)
     public func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
                         rows: Range<Int>, accumulate: Bool = false) {
+        if rows.isEmpty || T == 0 { return }
         switch weight {
         case .dense(let w):
             w.withUnsafeBufferPointer { wp in
-                matmulWT(x, ldx: ldx, wp.baseAddress!, y, ldy: ldy, T: T, C: inFeatures, rows: rows, accumulate: accumulate)
+                matmulWT(x, ldx: ldx, wp.baseAddress.unsafelyUnwrapped, y, ldy: ldy, T: T, C: inFeatures, rows: rows, accumulate: accumulate)
             }
+        case .compacted(let s):
+            withOptionalPointer(bias) { s.forwardRows(x, ldx: ldx, y, ldy: ldy, T: T, rows: rows, accumulate: accumulate, bias: $0) }
+            return
+        case .twoFour(let s): s.forward(x, ldx: ldx, y, ldy: ldy, T: T, rows: rows, accumulate: accumulate)
+        case .bitmask(let s): s.forward(x, ldx: ldx, y, ldy: ldy, T: T, rows: rows, accumulate: accumulate)
+        case .csr(let s): s.forward(x, ldx: ldx, y, ldy: ldy, T: T, rows: rows, accumulate: accumulate)
         }
         if let bias {
-            bias.withUnsafeBufferPointer { addBias(y, ldy: ldy, $0.baseAddress!, T: T, rows: rows) }
+            bias.withUnsafeBufferPointer { addBias(y, ldy: ldy, $0.baseAddress.unsafelyUnwrapped, T: T, rows: rows) }
+        }
+    }
+
+    /// Parallel work units: output rows, or a compacted storage's kept rows plus its fill unit.
+    var workUnits: Int {
+        if case .compacted(let s) = weight { return s.units }
+        return outFeatures
+    }
+
+    /// Runs work units `units` (see `workUnits`); the prefix modes exist for compacted storages only.
+    @inline(__always)
+    func run(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int, units: Range<Int>,
+             accumulate: Bool, inputPrefix: Int?, compactOutput: Bool) {
+        if case .compacted(let s) = weight {
+            withOptionalPointer(bias) {
+                s.forward(x, ldx: ldx, y, ldy: ldy, T: T, units: units, accumulate: accumulate, bias: $0,
+                          inputPrefix: inputPrefix, compactOutput: compactOutput)
+            }
+        } else {
+            precondition(inputPrefix == nil && !compactOutput, "prefix modes need a compacted storage")
+            forward(x, ldx: ldx, y, ldy: ldy, T: T, rows: units, accumulate: accumulate)
         }
     }
 
     /// y = x Wᵀ + b (or y += x Wᵀ + b) for all rows, split over the worker threads.  x: [T, C]; y: [T, R]
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int, accumulate: Bool = false) {
-        if !accumulate { Linear.forwardMany(x, T: T, self, y); return }
-        Parallel.chunks(outFeatures, align: 16, minChunk: T == 1 ? 64 : 16) { range in
-            forward(x, ldx: inFeatures, y, ldy: outFeatures, T: T, rows: range, accumulate: true)
-        }
+        Linear.runMany(x, ldx: inFeatures, T: T, accumulate: accumulate, inputPrefix: nil, outputPrefix: nil, self, y)
     }
 
-    /// Up to three linears reading the same input (q/k/v, gate/up): their output rows are split
-    /// over the workers in one parallel region, without allocating.  x: [T, C]; y_i: [T, R_i]
+    /// Up to three linears reading the same input (q/k/v, gate/up): their work is split over the
+    /// workers in one parallel region, without allocating.  x: [T, C]; y_i: [T, R_i]
     public static func forwardMany(_ x: UnsafePointer<Float>, T: Int,
                                    _ a: Linear, _ ya: UnsafeMutablePointer<Float>,
                                    _ b: Linear? = nil, _ yb: UnsafeMutablePointer<Float>? = nil,
                                    _ c: Linear? = nil, _ yc: UnsafeMutablePointer<Float>? = nil) {
-        let ra = a.outFeatures, rb = b?.outFeatures ?? 0, rc = c?.outFeatures ?? 0
-        let minRows = T == 1 ? 64 : 16
-        Parallel.chunks(ra + rb + rc, align: 16, minChunk: minRows) { range in
-            @inline(__always) func run(_ l: Linear, _ y: UnsafeMutablePointer<Float>, base: Int) {
+        runMany(x, ldx: a.inFeatures, T: T, accumulate: false, inputPrefix: nil, outputPrefix: nil, a, ya, b, yb, c, yc)
+    }
+
+    /// MLP chain, first half (gate/up or fc1): only the first n kept rows, written compactly.
+    /// Both layers must be compacted with the same first n kept rows (see `MLPChain`).
+    /// x: [T, C]; ya, yb: [T, n]
+    public static func forwardManyPrefix(_ x: UnsafePointer<Float>, T: Int, n: Int,
+                                         _ a: Linear, _ ya: UnsafeMutablePointer<Float>,
+                                         _ b: Linear? = nil, _ yb: UnsafeMutablePointer<Float>? = nil) {
+        runMany(x, ldx: a.inFeatures, T: T, accumulate: false, inputPrefix: nil, outputPrefix: n, a, ya, b, yb)
+    }
+
+    /// MLP chain, second half (down or fc2): x holds the inputs of the first n kept columns only.
+    /// x: [T, n]; y: [T, R]
+    public func forward(prefixInput x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>, T: Int, accumulate: Bool) {
+        Linear.runMany(x, ldx: n, T: T, accumulate: accumulate, inputPrefix: n, outputPrefix: nil, self, y)
+    }
+
+    @inline(__always)
+    static func runMany(_ x: UnsafePointer<Float>, ldx: Int, T: Int, accumulate: Bool, inputPrefix: Int?, outputPrefix: Int?,
+                        _ a: Linear, _ ya: UnsafeMutablePointer<Float>,
+                        _ b: Linear? = nil, _ yb: UnsafeMutablePointer<Float>? = nil,
+                        _ c: Linear? = nil, _ yc: UnsafeMutablePointer<Float>? = nil) {
+        let ua = outputPrefix ?? a.workUnits
+        let ub = b.map { outputPrefix ?? $0.workUnits } ?? 0
+        let uc = c.map { outputPrefix ?? $0.workUnits } ?? 0
+        let minUnits = T == 1 ? 64 : 16
+        Parallel.chunks(ua + ub + uc, align: 16, minChunk: minUnits) { range in
+            @inline(__always) func go(_ l: Linear, _ y: UnsafeMutablePointer<Float>, base: Int, count: Int) {
                 let lo = max(range.lowerBound, base) - base
-                let hi = min(range.upperBound, base + l.outFeatures) - base
-                if lo < hi { l.forward(x, ldx: l.inFeatures, y, ldy: l.outFeatures, T: T, rows: lo..<hi) }
+                let hi = min(range.upperBound, base + count) - base
+                if lo < hi {
+                    l.run(x, ldx: ldx, y, ldy: outputPrefix ?? l.outFeatures, T: T, units: lo..<hi, accumulate: accumulate,
+                          inputPrefix: inputPrefix, compactOutput: outputPrefix != nil)
+                }
             }
-            run(a, ya, base: 0)
-            if let b, let yb { run(b, yb, base: ra) }
-            if let c, let yc { run(c, yc, base: ra + rb) }
+            go(a, ya, base: 0, count: ua)
+            if let b, let yb { go(b, yb, base: ua, count: ub) }
+            if let c, let yc { go(c, yc, base: ua + ub, count: uc) }
         }
     }
 }

@@ -1,0 +1,53 @@
+import CBLAS
+
+/// Kernel plumbing shared by the weight storages: the SIMD level of the C GEMV kernels, strided
+/// dense products, and the prefill path of sparse storages (decompress a tile of rows, sgemm it).
+public enum SparseKernels {
+    /// What this CPU supports: 0 portable, 1 AVX2, 2 AVX-512 (see sparse_kernels.h).
+    public static let detectedLevel: Int32 = surgeon_simd_level()
+    /// Level the GEMV kernels use (tests lower it to exercise every version; never above detected).
+    nonisolated(unsafe) public static var level: Int32 = detectedLevel
+
+    /// Below this many tokens the sparse storages run their GEMV once per token; from it on they
+    /// decompress tiles of rows and call sgemm (prefill is then as fast as dense).
+    public static let gemmMinTokens = 4
+    /// Floats of one decompressed tile per thread (4 MB).
+    public static let tileFloats = 1 << 20
+}
+
+/// y[t, i] = Σ_k x[t, k] · w[i, k] (+ y if accumulate) for n rows of w and K inputs.
+/// x: [T, K] (stride ldx); w: [n, K] (stride ldw); y: [T, n] (stride ldy)
+@inline(__always)
+public func matmulWTStrided(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Float>, ldw: Int,
+                            _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int, K: Int, n: Int, accumulate: Bool) {
+    if n == 0 || T == 0 { return }
+    let beta: Float = accumulate ? 1 : 0
+    if K == 0 {
+        if !accumulate { for t in 0..<T { (y + t * ldy).update(repeating: 0, count: n) } }
+        return
+    }
+    if T == 1 {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(K), 1, w, Int32(ldw), x, 1, beta, y, 1)
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(n), Int32(K), 1,
+                    x, Int32(ldx), w, Int32(ldw), beta, y, Int32(ldy))
+    }
+}
+
+/// Prefill for storages without a dense copy: rows are decompressed tile by tile into this
+/// thread's scratch and multiplied with sgemm.  x: [T, C] (stride ldx); y: [T, R] (stride ldy)
+/// `decompress(rows, tile)` writes the dense rows `rows` as [rows.count, C] into `tile`.
+@inline(__always)
+func tiledGEMM(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int, C: Int,
+               rows: Range<Int>, accumulate: Bool, decompress: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+    if rows.isEmpty || T == 0 { return }
+    let per = max(16, SparseKernels.tileFloats / max(C, 1) / 16 * 16)
+    let tile = ThreadScratch.floats(min(per, rows.count) * C, slot: 2)
+    var r = rows.lowerBound
+    while r < rows.upperBound {
+        let hi = min(rows.upperBound, r + per)
+        decompress(r..<hi, tile)
+        matmulWTStrided(x, ldx: ldx, tile, ldw: C, y + r, ldy: ldy, T: T, K: C, n: hi - r, accumulate: accumulate)
+        r = hi
+    }
+}

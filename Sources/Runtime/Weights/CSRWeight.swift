@@ -1,0 +1,108 @@
+/// Unstructured sparse storage of W [R, C] for high sparsity (density below about 1/16, where a
+/// bit per weight costs more than an index per nonzero): compressed sparse rows.
+///   values:     [nnz] nonzeros, row by row
+///   colIndices: [nnz] uint16 column of each value, strictly increasing within a row (C ≤ 65536)
+///   rowOffsets: [R + 1] int32, row r's values are values[rowOffsets[r] ..< rowOffsets[r+1]]
+/// Bytes: 6·nnz + 4·(R + 1).
+public final class CSRWeight: @unchecked Sendable {
+    public let rows: Int, cols: Int
+    public let values: [Float]
+    public let colIndices: [UInt16]
+    public let rowOffsets: [Int32]
+    public static let maxColumns = 1 << 16
+
+    public init(rows: Int, cols: Int, values: [Float], colIndices: [UInt16], rowOffsets: [Int32],
+                origin: String = "<memory>", name: String = "csr weight") throws {
+        func bad(_ suffix: String, _ detail: String) -> StorageError {
+            .corrupt(file: origin, tensor: name + suffix, detail: detail)
+        }
+        guard cols <= CSRWeight.maxColumns else { throw bad(".col_indices", "\(cols) columns do not fit 16-bit indices") }
+        guard rowOffsets.count == rows + 1, rowOffsets.first == 0 else {
+            throw bad(".row_offsets", "\(rowOffsets.count) offsets for \(rows) rows, or not starting at 0")
+        }
+        guard colIndices.count == values.count, Int(rowOffsets[rows]) == values.count else {
+            throw bad(".values", "\(values.count) values, \(colIndices.count) indices, offsets end at \(rowOffsets[rows])")
+        }
+        guard values.allSatisfy({ $0.isFinite }) else { throw bad(".values", "NaN or Inf values") }
+        for r in 0..<rows {
+            let a = Int(rowOffsets[r]), b = Int(rowOffsets[r + 1])
+            guard a <= b else { throw bad(".row_offsets", "row \(r) ends before it starts") }
+            var last = -1
+            for k in a..<b {
+                let c = Int(colIndices[k])
+                guard c < cols, c > last else { throw bad(".col_indices", "row \(r): column \(c) out of range or out of order") }
+                last = c
+            }
+        }
+        self.rows = rows
+        self.cols = cols
+        self.values = values
+        self.colIndices = colIndices
+        self.rowOffsets = rowOffsets
+    }
+
+    /// Stores the nonzeros of a dense [R, C] weight (C ≤ 65536).
+    public convenience init(dense w: [Float], rows: Int, cols: Int) throws {
+        precondition(w.count == rows * cols, "dense weight does not have \(rows)×\(cols) values")
+        var values: [Float] = [], cols16: [UInt16] = [], offsets: [Int32] = [0]
+        for r in 0..<rows {
+            for c in 0..<cols where w[r * cols + c] != 0 {
+                values.append(w[r * cols + c])
+                cols16.append(UInt16(truncatingIfNeeded: c))
+            }
+            offsets.append(Int32(clamping: values.count))
+        }
+        try self.init(rows: rows, cols: cols, values: values, colIndices: cols16, rowOffsets: offsets)
+    }
+
+    public var bytes: Int { 6 * values.count + 4 * rowOffsets.count }
+
+    /// Writes dense rows `range` as [range.count, C] into `out`.
+    func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        for r in range {
+            let o = out + (r - range.lowerBound) * cols
+            o.update(repeating: 0, count: cols)
+            for k in Int(rowOffsets[r])..<Int(rowOffsets[r + 1]) { o[Int(colIndices[k])] = values[k] }
+        }
+    }
+
+    public func dense() -> [Float] {
+        var w = [Float](repeating: 0, count: rows * cols)
+        w.withUnsafeMutableBufferPointer { decompress(0..<rows, into: $0.baseAddress.unsafelyUnwrapped) }
+        return w
+    }
+
+    public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+
+    /// Output rows `range`.  x: [T, C] (stride ldx); y: [T, R] (stride ldy)
+    @inline(__always)
+    func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
+                 rows range: Range<Int>, accumulate: Bool) {
+        if range.isEmpty || T == 0 { return }
+        if T >= SparseKernels.gemmMinTokens {
+            tiledGEMM(x, ldx: ldx, y, ldy: ldy, T: T, C: cols, rows: range, accumulate: accumulate) { decompress($0, into: $1) }
+            return
+        }
+        values.withUnsafeBufferPointer { vp in
+            colIndices.withUnsafeBufferPointer { cp in
+                rowOffsets.withUnsafeBufferPointer { op in
+                    for t in 0..<T {
+                        let xt = x + t * ldx, yt = y + t * ldy
+                        for r in range {
+                            var s0: Float = 0, s1: Float = 0
+                            var k = Int(op[r])
+                            let end = Int(op[r + 1])
+                            while k + 1 < end {
+                                s0 += vp[k] * xt[Int(cp[k])]
+                                s1 += vp[k + 1] * xt[Int(cp[k + 1])]
+                                k += 2
+                            }
+                            if k < end { s0 += vp[k] * xt[Int(cp[k])] }
+                            yt[r] = accumulate ? yt[r] + (s0 + s1) : s0 + s1
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import CBLAS
+
+/// 2:4 packed storage of W [R, C]: each group of 4 consecutive inputs (4g ..< 4g+4, the last
+/// group padded with zeros when C % 4 ≠ 0) keeps at most two weights.
+///   values:    [R, nv], nv = 2·ceil(C/4); values 2g and 2g+1 are group g's kept weights
+///   positions: [R, nw] uint32, nw = ceil(nv/16); value j's position p ∈ 0..3 inside its group
+///              (input 4·(j/2) + p) sits in bits 2·(j%16) of word j/16; within a group p0 < p1
+/// Padding values (a group with fewer than two nonzeros, the tail group) are 0.
+/// Bytes: 8·R·ceil(C/4) + 4·R·nw ≈ 0.53 of dense.
+public final class TwoFourWeight: @unchecked Sendable {
+    public let rows: Int, cols: Int
+    public let values: [Float]
+    public let positions: [UInt32]
+    public var valuesPerRow: Int { 2 * ((cols + 3) / 4) }
+    public var wordsPerRow: Int { (valuesPerRow + 15) / 16 }
+
+    /// Validates positions and values (corrupt data throws, never crashes a later forward).
+    public init(rows: Int, cols: Int, values: [Float], positions: [UInt32],
+                origin: String = "<memory>", name: String = "2:4 weight") throws {
+        let nv = 2 * ((cols + 3) / 4), nw = (nv + 15) / 16
+        func bad(_ suffix: String, _ detail: String) -> StorageError {
+            .corrupt(file: origin, tensor: name + suffix, detail: detail)
+        }
+        guard values.count == rows * nv else { throw bad(".values", "\(values.count) values, expected \(rows)×\(nv)") }
+        guard positions.count == rows * nw else { throw bad(".positions", "\(positions.count) words, expected \(rows)×\(nw)") }
+        guard values.allSatisfy({ $0.isFinite }) else { throw bad(".values", "NaN or Inf values") }
+        for r in 0..<rows {
+            for g in 0..<(nv / 2) {
+                let j = 2 * g
+                let p0 = Int((positions[r * nw + j / 16] >> UInt32(2 * (j % 16))) & 3)
+                let p1 = Int((positions[r * nw + (j + 1) / 16] >> UInt32(2 * ((j + 1) % 16))) & 3)
+                guard p0 < p1 else { throw bad(".positions", "row \(r) group \(g): positions \(p0), \(p1) not increasing") }
+                if 4 * g + p1 >= cols && values[r * nv + j + 1] != 0 || 4 * g + p0 >= cols && values[r * nv + j] != 0 {
+                    throw bad(".positions", "row \(r) group \(g): a nonzero value points past column \(cols - 1)")
+                }
+            }
+            let used = nv % 16
+            if used != 0 && positions[r * nw + nw - 1] >> UInt32(2 * used) != 0 {
+                throw bad(".positions", "row \(r): padding bits are set")
+            }
+        }
+        self.rows = rows
+        self.cols = cols
+        self.values = values
+        self.positions = positions
+    }
+
+    /// Packs a dense [R, C] weight; throws when a group holds more than two nonzeros.
+    public convenience init(dense w: [Float], rows: Int, cols: Int, layer: String = "weight") throws {
+        precondition(w.count == rows * cols, "dense weight does not have \(rows)×\(cols) values")
+        let nv = 2 * ((cols + 3) / 4), nw = (nv + 15) / 16
+        var values = [Float](repeating: 0, count: rows * nv)
+        var positions = [UInt32](repeating: 0, count: rows * nw)
+        for r in 0..<rows {
+            for g in 0..<(nv / 2) {
+                // the nonzero positions, then the lowest free ones, as a 4-bit set
+                var set = 0, count = 0
+                for p in 0..<4 where 4 * g + p < cols && w[r * cols + 4 * g + p] != 0 { set |= 1 << p; count += 1 }
+                guard count <= 2 else {
+                    throw StorageError.patternMismatch(layer: layer, storage: "2:4",
+                                                       detail: "row \(r), inputs \(4 * g)..<\(min(4 * g + 4, cols)) hold \(count) nonzeros")
+                }
+                var p = 0
+                while count < 2 { if set & (1 << p) == 0 { set |= 1 << p; count += 1 }; p += 1 }
+                var k = 0
+                for pos in 0..<4 where set & (1 << pos) != 0 {
+                    let j = 2 * g + k
+                    values[r * nv + j] = 4 * g + pos < cols ? w[r * cols + 4 * g + pos] : 0
+                    positions[r * nw + j / 16] |= UInt32(pos) << UInt32(2 * (j % 16))
+                    k += 1
+                }
+            }
+        }
+        try self.init(rows: rows, cols: cols, values: values, positions: positions)
+    }
+
+    public var bytes: Int { 4 * (values.count + positions.count) }
+
+    /// Writes dense rows `range` as [range.count, C] into `out`.
+    func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        values.withUnsafeBufferPointer { vp in
+            positions.withUnsafeBufferPointer { pp in
+                surgeon_decompress24(SparseKernels.level, cols, vp.baseAddress, pp.baseAddress, range.lowerBound, range.upperBound, out)
+            }
+        }
+    }
+
+    public func dense() -> [Float] {
+        var w = [Float](repeating: 0, count: rows * cols)
+        w.withUnsafeMutableBufferPointer { decompress(0..<rows, into: $0.baseAddress.unsafelyUnwrapped) }
+        return w
+    }
+
+    public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+
+    /// Output rows `range`.  x: [T, C] (stride ldx); y: [T, R] (stride ldy)
+    @inline(__always)
+    func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
+                 rows range: Range<Int>, accumulate: Bool) {
+        if range.isEmpty || T == 0 { return }
+        if T >= SparseKernels.gemmMinTokens {
+            tiledGEMM(x, ldx: ldx, y, ldy: ldy, T: T, C: cols, rows: range, accumulate: accumulate) { decompress($0, into: $1) }
+            return
+        }
+        let level = SparseKernels.level
+        values.withUnsafeBufferPointer { vp in
+            positions.withUnsafeBufferPointer { pp in
+                for t in 0..<T {
+                    surgeon_gemv24(level, x + t * ldx, cols, vp.baseAddress, pp.baseAddress,
+                                   range.lowerBound, range.upperBound, y + t * ldy, accumulate ? 1 : 0)
+                }
+            }
+        }
+    }
+}
+
+/// True when every group of 4 consecutive inputs of every row of w [R, C] holds at least two
+/// zeros, i.e. at most two nonzeros (the last group, when C % 4 ≠ 0, is padded with zeros).
+public func isValidTwoFour(_ w: [Float], rows: Int, cols: Int) -> Bool {
+    precondition(w.count == rows * cols, "weight does not have \(rows)×\(cols) values")
+    for r in 0..<rows {
+        var c = 0
+        while c < cols {
+            var nz = 0
+            for k in c..<min(c + 4, cols) where w[r * cols + k] != 0 { nz += 1 }
+            if nz > 2 { return false }
+            c += 4
+        }
+    }
+    return true
+}
