@@ -183,7 +183,8 @@ public final class Compressor {
             let n = l.outFeatures * l.inFeatures + (l.bias?.count ?? 0)
             return LayerReport(name: name, shape: [l.outFeatures, l.inFeatures], bias: l.bias != nil,
                                removedRows: state.removedRows[name] ?? [], removedCols: state.removedCols[name] ?? [],
-                               sparsity: Double(l.zeroCount) / Double(max(n, 1)))
+                               sparsity: Double(l.zeroCount) / Double(max(n, 1)), storage: l.storageKind.rawValue,
+                               bytes: l.storageBytes)
         }
         return CompressionReport(source: source, architecture: model.config.architecture.rawValue, recipe: recipe,
                                  shots: state.shots, actualSparsity: actualSparsity(), layers: layers)

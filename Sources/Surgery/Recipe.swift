@@ -90,9 +90,12 @@ public struct LayerReport: Codable, Sendable, Equatable {
     public var removedRows: [Int]
     public var removedCols: [Int]      // the bias column is index C
     public var sparsity: Double        // zeros / parameters (bias included)
+    /// How the layer is stored in model.safetensors (dense, compacted, 2:4, bitmask, csr) and its bytes.
+    public var storage: String?
+    public var bytes: Int?
 
     enum CodingKeys: String, CodingKey {
-        case name, shape, bias, sparsity
+        case name, shape, bias, sparsity, storage, bytes
         case removedRows = "removed_rows", removedCols = "removed_cols"
     }
 }

@@ -24,6 +24,8 @@ public struct CompressionOptions {
     public var evalFile: String?
     public var evalChunks: Int?
     public var evalSeqlen: Int = 2048
+    /// Keep plain dense weights (zeros included) instead of compressed storages, for other tools.
+    public var denseOutput = false
     /// The first-order low-rank correction between shots (nil: none).
     public var lowrank: LowRankRecipe?
 
@@ -148,6 +150,16 @@ public final class CompressionJob {
             log(line)
             if report.shot < o.shots { try saveCheckpoint(model: model, state: state, recipe: comp.recipe) }
             shotProgress.update(report.shot)
+        }
+        if !o.denseOutput {
+            // serve the zeros: compacted / 2:4 / sparse storages where they beat dense
+            let masks = o.structure == .rowsColumns
+                ? Dictionary(uniqueKeysWithValues: comp.layerNames.map { ($0, (rows: comp.state.removedRows[$0] ?? [], cols: comp.state.removedCols[$0] ?? [])) })
+                : nil
+            let decisions = try compressStorages(model: model, structuredMasks: masks)
+            let bytes = decisions.reduce(0) { $0 + $1.bytes }, dense = decisions.reduce(0) { $0 + $1.denseBytes }
+            log(String(format: "storage: pruned layers take %.1f MiB instead of %.1f MiB dense (%.3f)", Double(bytes) / 1048576,
+                       Double(dense) / 1048576, Double(bytes) / Double(max(dense, 1))))
         }
         let report = comp.report(source: opened.files.path)
         try writeAtomically(o.output, overwrite: o.overwrite) { tmp in

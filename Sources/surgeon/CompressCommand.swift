@@ -58,6 +58,8 @@ struct CompressCommand: ParsableCommand {
     var lowrankFinalEpochs: Int?
     @Option(name: .customLong("lowrank-layers"), help: "Layers with low-rank adapters: attn, mlp or all (default all).")
     var lowrankLayers: String?
+    @Flag(name: .customLong("dense-output"), help: "Write plain dense weights (zeros included, readable by Hugging Face) instead of compressed storages.")
+    var denseOutput = false
     @Flag(help: "Print one JSON record.")
     var json = false
 
@@ -107,6 +109,7 @@ struct CompressCommand: ParsableCommand {
             o.evalFile = evalFile
             o.evalChunks = evalChunks
             o.evalSeqlen = evalSeqlen
+            o.denseOutput = denseOutput
             if let lowrank {
                 let d = LowRankRecipe()
                 o.lowrank = LowRankRecipe(rank: lowrank, learningRate: lowrankLR ?? d.learningRate,

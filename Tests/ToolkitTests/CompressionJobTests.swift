@@ -35,6 +35,21 @@ final class CompressionJobTests: XCTestCase {
         let again = try ModelLoader.open(dir + "/out", requireTokenizer: true)
         XCTAssertEqual(try again.requireTokenizer().encode("Hello", addSpecialTokens: true),
                        try opened.requireTokenizer().encode("Hello", addSpecialTokens: true))
+        // pruned layers are stored compacted, the file is smaller, and the logits equal the masked dense model's
+        XCTAssertTrue(s.report.layers.contains { $0.storage == "compacted" })
+        let dense = try FileManager.default.attributesOfItem(atPath: Fixtures.fixture("stories260K") + "/model.safetensors")[.size] as! Int
+        let small = try FileManager.default.attributesOfItem(atPath: dir + "/out/model.safetensors")[.size] as! Int
+        XCTAssertLessThan(small, dense)
+        var plain = o
+        plain.output = dir + "/plain"
+        plain.denseOutput = true
+        plain.evalFile = nil
+        _ = try CompressionJob(opened: try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true), options: plain).run()
+        let masked = try loadModel(ModelFiles.open(dir + "/plain"))
+        XCTAssertTrue(masked.blockLinearNames.allSatisfy { masked.linear($0)?.storageKind == .dense })
+        let ids: [Int32] = [1, 403, 407, 261, 378, 432, 383]
+        let a = try InferenceSession(model: again.model).logitsForAll(ids), b = try InferenceSession(model: masked).logitsForAll(ids)
+        XCTAssertLessThanOrEqual(zip(a, b).map { abs($0 - $1) }.max() ?? 1, 1e-4)
         XCTAssertEqual(s.json["method"] as? String, "surgeon")
         XCTAssertNotNil(s.json["peak_rss_bytes"] as? Int)
     }
