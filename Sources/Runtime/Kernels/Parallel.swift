@@ -30,12 +30,13 @@ public enum Parallel {
     /// The OpenBLAS kernel set in use (e.g. "SkylakeX").
     public static var blasCore: String { String(cString: openblas_get_corename()) }
 
-    /// OpenBLAS 0.3.21 takes AMD Zen 4/5 for Haswell (AVX2); on a CPU with AVX-512 switch to the
-    /// SkylakeX kernels (about twice the sgemm throughput), unless OPENBLAS_CORETYPE was set.
+    /// OpenBLAS 0.3.21 takes AMD Zen 4/5 for Haswell (AVX2), and some environments pin
+    /// OPENBLAS_CORETYPE=Haswell; on a CPU with AVX-512 switch to the SkylakeX kernels (about twice
+    /// the sgemm throughput). SURGEON_KEEP_BLAS_CORE=1 keeps OpenBLAS's own choice.
     static func selectBLASKernels() {
         guard !kernelsSelected else { return }
         kernelsSelected = true
-        guard getenv("OPENBLAS_CORETYPE") == nil, surgeon_cpu_has_avx512() != 0 else { return }
+        guard getenv("SURGEON_KEEP_BLAS_CORE") == nil, surgeon_cpu_has_avx512() != 0 else { return }
         let core = blasCore.lowercased()
         guard core == "haswell" || core.hasPrefix("zen") else { return }
         gotoblas_dynamic_quit()
