@@ -30,6 +30,8 @@ public final class Compressor {
     public private(set) var state: CompressionState
     /// Optional evaluation after each shot (e.g. perplexity on a few segments).
     public var evaluate: ((CausalLM) throws -> Double)?
+    /// Evaluate after every k-th shot only (and always after the last).
+    public var evaluateEvery = 1
     /// Progress messages (curvature windows, layers).
     public var log: (String) -> Void = { _ in }
     /// Progress of the curvature pass of a shot: (window, windows).
@@ -102,7 +104,7 @@ public final class Compressor {
         var report = ShotReport(shot: t, targetSparsity: target, actualSparsity: actualSparsity(), seconds: 0,
                                 threshold: threshold, perplexity: nil, lowrank: corrections.shot, lowrankFinal: corrections.final)
         report.seconds = now() - start
-        if let evaluate { report.perplexity = try evaluate(model) }
+        if let evaluate, t % max(1, evaluateEvery) == 0 || t == recipe.shots { report.perplexity = try evaluate(model) }
         state.completedShots = method.isLayerwise ? recipe.shots : t
         state.shots.append(report)
         return report

@@ -24,6 +24,7 @@ public struct CompressionOptions {
     public var evalFile: String?
     public var evalChunks: Int?
     public var evalSeqlen: Int = 2048
+    public var evalEvery = 1
     /// Keep plain dense weights (zeros included) instead of compressed storages, for other tools.
     public var denseOutput = false
     /// The first-order low-rank correction between shots (nil: none).
@@ -136,6 +137,7 @@ public final class CompressionJob {
                                   dampG: o.dampG, dampA: o.dampA, updates: o.updates, labels: labels, calibration: calibration,
                                   calibrationRecord: record, lowRank: o.lowrank, state: state)
         comp.evaluate = evaluate
+        comp.evaluateEvery = o.evalEvery
         comp.log = log
         let shotProgress = progressFactory("compress", o.shots)
         shotProgress.update(state.completedShots)

@@ -48,6 +48,8 @@ struct CompressCommand: ParsableCommand {
     var evalChunks: Int?
     @Option(name: .customLong("eval-seqlen"), help: "Segment length of the evaluation.")
     var evalSeqlen: Int = 2048
+    @Option(name: .customLong("eval-every"), help: "Evaluate after every k-th shot only (and after the last).")
+    var evalEvery: Int = 1
     @Option(help: "Rank of the first-order low-rank correction after each shot (off unless given; paper: 8).")
     var lowrank: Int?
     @Option(name: .customLong("lowrank-lr"), help: "Adam learning rate of the low-rank correction, decaying linearly to 0 in each phase (default 1e-4).")
@@ -79,6 +81,7 @@ struct CompressCommand: ParsableCommand {
         if calib != nil && idsFile != nil { throw ValidationError("give --calib or --ids-file, not both") }
         if let evalChunks, evalChunks < 1 { throw ValidationError("--eval-chunks must be ≥ 1") }
         guard evalSeqlen >= 2 else { throw ValidationError("--eval-seqlen must be ≥ 2") }
+        guard evalEvery >= 1 else { throw ValidationError("--eval-every must be ≥ 1 (got \(evalEvery))") }
         if let lowrank, !(1...4096).contains(lowrank) { throw ValidationError("--lowrank must be a rank between 1 and 4096 (got \(lowrank))") }
         if lowrank == nil && (lowrankLR != nil || lowrankStepsPerShot != nil || lowrankFinalEpochs != nil || lowrankLayers != nil) {
             throw ValidationError("the --lowrank-* options tune the low-rank correction: turn it on with --lowrank RANK (paper: 8)")
@@ -109,6 +112,7 @@ struct CompressCommand: ParsableCommand {
             o.evalFile = evalFile
             o.evalChunks = evalChunks
             o.evalSeqlen = evalSeqlen
+            o.evalEvery = evalEvery
             o.denseOutput = denseOutput
             if let lowrank {
                 let d = LowRankRecipe()
