@@ -40,7 +40,7 @@ public final class Compressor {
     public init(model: CausalLM, method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int,
                 dampG: Double, dampA: Double, updates: UpdateMode = .joint, labels: FisherLabels = .empirical,
                 calibration: Calibration?, calibrationRecord: CalibrationRecord? = nil, lowRank: LowRankRecipe? = nil,
-                state: CompressionState = CompressionState()) throws {
+                groupEntries: Int? = nil, state: CompressionState = CompressionState()) throws {
         self.model = model
         self.method = method
         self.structure = structure
@@ -50,7 +50,7 @@ public final class Compressor {
         self.state = state
         recipe = CompressionRecipe(method: method, structure: structure, targetSparsity: targetSparsity, shots: shots,
                                    dampG: dampG, dampA: dampA, updates: updates, fisher: labels, calibration: calibrationRecord,
-                                   lowrank: lowRank)
+                                   lowrank: lowRank, groupEntries: groupEntries)
         try recipe.validate()
         if method.needsData && calibration == nil {
             throw SurgeryError.noCalibrationData("method \(method.rawValue) needs calibration data (--calib FILE)")

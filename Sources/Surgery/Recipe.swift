@@ -13,9 +13,13 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
     public var calibration: CalibrationRecord?
     /// The first-order low-rank correction between shots (absent: none; older files have none).
     public var lowrank: LowRankRecipe?
+    /// Largest number of masked entries per joint solve of the unstructured / 2:4 surgeon update
+    /// (absent: `defaultMaxGroupEntries`, the paper's 2000).
+    public var groupEntries: Int?
 
     public init(method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int, dampG: Double, dampA: Double,
-                updates: UpdateMode, fisher: FisherLabels, calibration: CalibrationRecord?, lowrank: LowRankRecipe? = nil) {
+                updates: UpdateMode, fisher: FisherLabels, calibration: CalibrationRecord?, lowrank: LowRankRecipe? = nil,
+                groupEntries: Int? = nil) {
         self.method = method.rawValue
         self.structure = structure.rawValue
         self.targetSparsity = targetSparsity
@@ -26,11 +30,12 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
         self.fisher = fisher.description
         self.calibration = calibration
         self.lowrank = lowrank
+        self.groupEntries = groupEntries
     }
 
     enum CodingKeys: String, CodingKey {
         case method, structure, shots, updates, fisher, calibration, lowrank
-        case targetSparsity = "target_sparsity", dampG = "damp_g", dampA = "damp_a"
+        case targetSparsity = "target_sparsity", dampG = "damp_g", dampA = "damp_a", groupEntries = "group_entries"
     }
 
     /// Checks values a caller could get wrong (flags are parsed elsewhere).
@@ -41,6 +46,9 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
         guard shots >= 1, shots <= 1000 else { throw SurgeryError.invalidTarget("shots must be between 1 and 1000 (got \(shots))") }
         guard dampG >= 0, dampA >= 0, dampG.isFinite, dampA.isFinite else {
             throw SurgeryError.invalidTarget("damping must be finite and ≥ 0 (got dG \(dampG), dA \(dampA))")
+        }
+        if let g = groupEntries, !(1...100_000).contains(g) {
+            throw SurgeryError.invalidTarget("group entries must be between 1 and 100000 (got \(g))")
         }
         try lowrank?.validate()
     }

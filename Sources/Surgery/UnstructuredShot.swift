@@ -39,6 +39,7 @@ extension Compressor {
         let names = layerNames
         let method = self.method, structure = self.structure
         let dG = recipe.dampG, dA = recipe.dampA
+        let groupEntries = recipe.groupEntries ?? defaultMaxGroupEntries
         let layers = try names.map { name -> PrunableLayer in
             guard let lin = model.linear(name) else { throw SurgeryError.invalidTarget("no layer \(name)") }
             return PrunableLayer(name: name, linear: lin)
@@ -91,7 +92,7 @@ extension Compressor {
                 let (g, a) = try curvature(i)
                 (gi, ai) = try liveInverses(layer, live: live, g: g, a: a, dampG: dG, dampA: dA)
             }
-            try applyGroupedUpdate(&layer, mask: masks[i], live: live, gi: gi, ai: ai)
+            try applyGroupedUpdate(&layer, mask: masks[i], live: live, gi: gi, ai: ai, maxEntries: groupEntries)
             return { updated[i] = layer }
         }
         for (i, name) in names.enumerated() {

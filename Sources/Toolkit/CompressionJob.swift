@@ -29,6 +29,8 @@ public struct CompressionOptions {
     public var denseOutput = false
     /// The first-order low-rank correction between shots (nil: none).
     public var lowrank: LowRankRecipe?
+    /// Masked entries per joint solve of the unstructured / 2:4 surgeon update (nil: 2000).
+    public var groupEntries: Int?
 
     public init(method: PruningMethod, structure: Structure, sparsity: Double, shots: Int, dampG: Double, dampA: Double,
                 updates: UpdateMode, output: String) {
@@ -121,7 +123,7 @@ public final class CompressionJob {
         if o.resume {
             if let (m, s) = try loadCheckpoint(recipeCheck: { $0.method == o.method.rawValue && $0.structure == o.structure.rawValue
                 && $0.targetSparsity == o.sparsity && $0.shots == o.shots
-                && $0.lowrank == o.lowrank }) {
+                && $0.lowrank == o.lowrank && $0.groupEntries == o.groupEntries }) {
                 model = m
                 state = s
                 log("resuming after shot \(s.completedShots) of \(o.shots) from \(checkpointDir)")
@@ -135,7 +137,7 @@ public final class CompressionJob {
         if let p = pplBefore, state.completedShots == 0 { log(String(format: "perplexity before: %.4f", p)) }
         let comp = try Compressor(model: model, method: o.method, structure: o.structure, targetSparsity: o.sparsity, shots: o.shots,
                                   dampG: o.dampG, dampA: o.dampA, updates: o.updates, labels: labels, calibration: calibration,
-                                  calibrationRecord: record, lowRank: o.lowrank, state: state)
+                                  calibrationRecord: record, lowRank: o.lowrank, groupEntries: o.groupEntries, state: state)
         comp.evaluate = evaluate
         comp.evaluateEvery = o.evalEvery
         comp.log = log

@@ -50,6 +50,8 @@ struct CompressCommand: ParsableCommand {
     var evalSeqlen: Int = 2048
     @Option(name: .customLong("eval-every"), help: "Evaluate after every k-th shot only (and after the last).")
     var evalEvery: Int = 1
+    @Option(name: .customLong("group-entries"), help: "Masked entries solved jointly per group in the unstructured / 2:4 surgeon update (default 2000, the paper's; smaller is faster, cost grows with its square).")
+    var groupEntries: Int?
     @Option(help: "Rank of the first-order low-rank correction after each shot (off unless given; paper: 8).")
     var lowrank: Int?
     @Option(name: .customLong("lowrank-lr"), help: "Adam learning rate of the low-rank correction, decaying linearly to 0 in each phase (default 1e-4).")
@@ -81,6 +83,7 @@ struct CompressCommand: ParsableCommand {
         if calib != nil && idsFile != nil { throw ValidationError("give --calib or --ids-file, not both") }
         if let evalChunks, evalChunks < 1 { throw ValidationError("--eval-chunks must be ≥ 1") }
         guard evalSeqlen >= 2 else { throw ValidationError("--eval-seqlen must be ≥ 2") }
+        if let g = groupEntries, !(1...100_000).contains(g) { throw ValidationError("--group-entries must be between 1 and 100000 (got \(g))") }
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be ≥ 1 (got \(evalEvery))") }
         if let lowrank, !(1...4096).contains(lowrank) { throw ValidationError("--lowrank must be a rank between 1 and 4096 (got \(lowrank))") }
         if lowrank == nil && (lowrankLR != nil || lowrankStepsPerShot != nil || lowrankFinalEpochs != nil || lowrankLayers != nil) {
@@ -114,6 +117,7 @@ struct CompressCommand: ParsableCommand {
             o.evalSeqlen = evalSeqlen
             o.evalEvery = evalEvery
             o.denseOutput = denseOutput
+            o.groupEntries = groupEntries
             if let lowrank {
                 let d = LowRankRecipe()
                 o.lowrank = LowRankRecipe(rank: lowrank, learningRate: lowrankLR ?? d.learningRate,

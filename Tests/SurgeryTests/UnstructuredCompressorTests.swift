@@ -61,6 +61,30 @@ final class UnstructuredCompressorTests: XCTestCase {
 
     func testTwoFour() throws { try compare(.twoFour) }
 
+    /// `groupEntries` caps the joint solves: small groups still reach the target, keep the model
+    /// better than magnitude's, differ from the default groups (the cap took effect), and are recorded.
+    func testSmallerUpdateGroups() throws {
+        let (calib, heldOut, _) = try data()
+        var losses: [Double] = []
+        for entries in [nil, 16] as [Int?] {
+            let (m, _) = try helper.model()
+            let c = try Compressor(model: m, method: .surgeon, structure: .unstructured, targetSparsity: 0.5, shots: 2,
+                                   dampG: DefaultDamping.elementG, dampA: DefaultDamping.elementA, calibration: calib,
+                                   groupEntries: entries)
+            try c.run()
+            XCTAssertEqual(c.recipe.groupEntries, entries)
+            XCTAssertEqual(c.actualSparsity(), 0.5, accuracy: 0.01)
+            losses.append(try helper.heldOutLoss(m, heldOut))
+        }
+        let (mag, _, _) = try run(.magnitude, .unstructured, calib: calib)
+        let magLoss = try helper.heldOutLoss(mag, heldOut)
+        XCTAssertLessThan(losses[1], magLoss)
+        XCTAssertNotEqual(losses[0], losses[1])
+        let (m, _) = try helper.model()
+        XCTAssertThrowsError(try Compressor(model: m, method: .surgeon, structure: .unstructured, targetSparsity: 0.5, shots: 1,
+                                            dampG: 0.1, dampA: 0.01, calibration: calib, groupEntries: 0))
+    }
+
     /// The zeros of the weights are the mask: resuming from weights saved after shot 1 (written and
     /// reloaded) reproduces the uninterrupted run exactly (surgeon unstructured 20%, K-OBD 2:4).
     func testResumeFromSavedWeights() throws {
