@@ -6,7 +6,7 @@ import CBLAS
 ///   mask:   [R, nm] uint16, nm = ceil(C/16); bit c%16 of word c/16 is set when W[r, c] is stored
 ///           (bits past C are clear)
 /// Row starts are rebuilt from the mask's popcounts. Bytes: 4·nnz + 2·R·nm.
-public final class BitmaskWeight: @unchecked Sendable {
+public final class BitmaskWeight: RowDecompressing, @unchecked Sendable {
     public let rows: Int, cols: Int
     public let mask: [UInt16]
     /// nnz values followed by 16 zeros, so SIMD loads may run past the last row.
@@ -60,7 +60,7 @@ public final class BitmaskWeight: @unchecked Sendable {
     public var bytes: Int { 4 * nonzeros + 2 * mask.count }
 
     /// Writes dense rows `range` as [range.count, C] into `out`.
-    func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    public func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         padded.withUnsafeBufferPointer { vp in
             start.withUnsafeBufferPointer { sp in
                 mask.withUnsafeBufferPointer { mp in
@@ -71,23 +71,11 @@ public final class BitmaskWeight: @unchecked Sendable {
         }
     }
 
-    public func dense() -> [Float] {
-        var w = [Float](repeating: 0, count: rows * cols)
-        w.withUnsafeMutableBufferPointer { decompress(0..<rows, into: $0.baseAddress.unsafelyUnwrapped) }
-        return w
-    }
-
-    public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
-
     /// Output rows `range`.  x: [T, C] (stride ldx); y: [T, R] (stride ldy)
     @inline(__always)
     func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
                  rows range: Range<Int>, accumulate: Bool) {
-        if range.isEmpty || T == 0 { return }
-        if T >= SparseKernels.gemmMinTokens {
-            tiledGEMM(x, ldx: ldx, y, ldy: ldy, T: T, C: cols, rows: range, accumulate: accumulate) { decompress($0, into: $1) }
-            return
-        }
+        if range.isEmpty || T == 0 || forwardTiled(x, ldx: ldx, y, ldy: ldy, T: T, rows: range, accumulate: accumulate) { return }
         let level = SparseKernels.level
         padded.withUnsafeBufferPointer { vp in
             start.withUnsafeBufferPointer { sp in

@@ -4,7 +4,7 @@
 ///   colIndices: [nnz] uint16 column of each value, strictly increasing within a row (C ≤ 65536)
 ///   rowOffsets: [R + 1] int32, row r's values are values[rowOffsets[r] ..< rowOffsets[r+1]]
 /// Bytes: 6·nnz + 4·(R + 1).
-public final class CSRWeight: @unchecked Sendable {
+public final class CSRWeight: RowDecompressing, @unchecked Sendable {
     public let rows: Int, cols: Int
     public let values: [Float]
     public let colIndices: [UInt16]
@@ -58,7 +58,7 @@ public final class CSRWeight: @unchecked Sendable {
     public var bytes: Int { 6 * values.count + 4 * rowOffsets.count }
 
     /// Writes dense rows `range` as [range.count, C] into `out`.
-    func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    public func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         for r in range {
             let o = out + (r - range.lowerBound) * cols
             o.update(repeating: 0, count: cols)
@@ -66,23 +66,11 @@ public final class CSRWeight: @unchecked Sendable {
         }
     }
 
-    public func dense() -> [Float] {
-        var w = [Float](repeating: 0, count: rows * cols)
-        w.withUnsafeMutableBufferPointer { decompress(0..<rows, into: $0.baseAddress.unsafelyUnwrapped) }
-        return w
-    }
-
-    public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
-
     /// Output rows `range`.  x: [T, C] (stride ldx); y: [T, R] (stride ldy)
     @inline(__always)
     func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
                  rows range: Range<Int>, accumulate: Bool) {
-        if range.isEmpty || T == 0 { return }
-        if T >= SparseKernels.gemmMinTokens {
-            tiledGEMM(x, ldx: ldx, y, ldy: ldy, T: T, C: cols, rows: range, accumulate: accumulate) { decompress($0, into: $1) }
-            return
-        }
+        if range.isEmpty || T == 0 || forwardTiled(x, ldx: ldx, y, ldy: ldy, T: T, rows: range, accumulate: accumulate) { return }
         values.withUnsafeBufferPointer { vp in
             colIndices.withUnsafeBufferPointer { cp in
                 rowOffsets.withUnsafeBufferPointer { op in

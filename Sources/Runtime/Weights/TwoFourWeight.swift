@@ -7,7 +7,7 @@ import CBLAS
 ///              (input 4·(j/2) + p) sits in bits 2·(j%16) of word j/16; within a group p0 < p1
 /// Padding values (a group with fewer than two nonzeros, the tail group) are 0.
 /// Bytes: 8·R·ceil(C/4) + 4·R·nw ≈ 0.53 of dense.
-public final class TwoFourWeight: @unchecked Sendable {
+public final class TwoFourWeight: RowDecompressing, @unchecked Sendable {
     public let rows: Int, cols: Int
     public let values: [Float]
     public let positions: [UInt32]
@@ -77,7 +77,7 @@ public final class TwoFourWeight: @unchecked Sendable {
     public var bytes: Int { 4 * (values.count + positions.count) }
 
     /// Writes dense rows `range` as [range.count, C] into `out`.
-    func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+    public func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         values.withUnsafeBufferPointer { vp in
             positions.withUnsafeBufferPointer { pp in
                 surgeon_decompress24(SparseKernels.level, cols, vp.baseAddress, pp.baseAddress, range.lowerBound, range.upperBound, out)
@@ -85,23 +85,11 @@ public final class TwoFourWeight: @unchecked Sendable {
         }
     }
 
-    public func dense() -> [Float] {
-        var w = [Float](repeating: 0, count: rows * cols)
-        w.withUnsafeMutableBufferPointer { decompress(0..<rows, into: $0.baseAddress.unsafelyUnwrapped) }
-        return w
-    }
-
-    public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
-
     /// Output rows `range`.  x: [T, C] (stride ldx); y: [T, R] (stride ldy)
     @inline(__always)
     func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
                  rows range: Range<Int>, accumulate: Bool) {
-        if range.isEmpty || T == 0 { return }
-        if T >= SparseKernels.gemmMinTokens {
-            tiledGEMM(x, ldx: ldx, y, ldy: ldy, T: T, C: cols, rows: range, accumulate: accumulate) { decompress($0, into: $1) }
-            return
-        }
+        if range.isEmpty || T == 0 || forwardTiled(x, ldx: ldx, y, ldy: ldy, T: T, rows: range, accumulate: accumulate) { return }
         let level = SparseKernels.level
         values.withUnsafeBufferPointer { vp in
             positions.withUnsafeBufferPointer { pp in
