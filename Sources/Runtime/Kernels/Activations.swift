@@ -19,10 +19,7 @@ public func geluForward(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
 /// g = silu(g) · u, in place in g (Llama's gated MLP).  g, u: [n]
 @inline(__always)
 public func siluGateForward(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int) {
-    for i in 0..<n {
-        let v = g[i]
-        g[i] = v / (1 + expf(-v)) * u[i]
-    }
+    vectorSiluGate(g, u, g, n)
 }
 
 /// Backward of `reluForward`: d ← d · 1[z > 0], in place. z may be the pre-activation or the

@@ -8,41 +8,72 @@ import Foundation
 public func attentionForward(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldkv: Int,
                              out: UnsafeMutablePointer<Float>, T: Int, pos0: Int, heads: Int, kvHeads: Int, headDim hd: Int,
                              scale: Float, scratch: [Buffer]) {
-    let n = pos0 + T
+    attentionHeads(q: q, ldq: ldq, k: k, ldk: ldkv, v: v, ldv: ldkv, out: out, ldo: ldq, T: T, pos0: pos0,
+                   heads: heads, kvHeads: kvHeads, geometry: UniformHeads(headDim: hd), scale: scale, scratch: scratch)
+}
+
+/// The same attention over compacted heads, each with its own kept sizes (see `HeadLayout`):
+/// q: [T, qWidth]; k: [n, ldk ≥ kWidth]; v: [n, ldv ≥ vWidth]; out: [T, outWidth].
+/// `scale` stays 1/√headDim of the original heads: dropped dimensions contributed exact zeros.
+public func attentionForward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, ldk: Int, v: UnsafePointer<Float>, ldv: Int,
+                             out: UnsafeMutablePointer<Float>, T: Int, pos0: Int, layout: HeadLayout, scale: Float, scratch: [Buffer]) {
+    attentionHeads(q: q, ldq: layout.qWidth, k: k, ldk: ldk, v: v, ldv: ldv, out: out, ldo: layout.outWidth, T: T, pos0: pos0,
+                   heads: layout.heads, kvHeads: layout.kvHeads, geometry: layout, scale: scale, scratch: scratch)
+}
+
+/// Query rows per unit of work: a block of rows t0..<t1 only sees positions 0..<pos0+t1, so
+/// blocking skips most of the causally masked upper triangle of the scores in prefill.
+let attentionRowBlock = 64
+
+/// Units of work (query-row block, head) are dealt round-robin to the workers, heaviest blocks
+/// first; per head h of kv group g and rows t0..<t1 (m = pos0 + t1 visible positions):
+/// s: [t1−t0, m] = scale · q_h · k_gᵀ (zeros when the group keeps no q·k dimension: uniform weights),
+/// causal softmax, out_h: [t1−t0, dv] = s · v_g (skipped when the group keeps no value dimension).
+@inline(__always)
+func attentionHeads<G: AttentionGeometry>(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
+                                          v: UnsafePointer<Float>, ldv: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                          T: Int, pos0: Int, heads: Int, kvHeads: Int, geometry: G, scale: Float, scratch: [Buffer]) {
     let group = heads / kvHeads
-    let workers = min(scratch.count, heads)
-    for w in 0..<workers { scratch[w].reserve(T * n) }
+    let B = attentionRowBlock
+    let blocks = (T + B - 1) / B
+    let units = blocks * heads
+    let workers = min(scratch.count, units)
+    for w in 0..<workers { scratch[w].reserve(min(T, B) * (pos0 + T)) }
     Parallel.forEach(workers) { w in
         let s = scratch[w].pointer
-        var h = w
-        while h < heads {
-            let g = h / group
-            // s: [T, n] = scale · q_h · k_gᵀ
-            sgemm(transA: false, transB: true, M: T, N: n, K: hd, alpha: scale, q + h * hd, lda: ldq,
-                  k + g * hd, ldb: ldkv, s, ldc: n)
-            for t in 0..<T {
-                softmaxCausalRow(s + t * n, valid: pos0 + t + 1, total: n)
+        var u = w
+        while u < units {
+            let block = blocks - 1 - u / heads, h = u % heads, g = h / group
+            u += workers
+            let dqk = geometry.qkDims(g), dv = geometry.vDims(g)
+            if dv == 0 { continue }
+            let t0 = block * B, t1 = min(T, t0 + B), rows = t1 - t0, m = pos0 + t1
+            if dqk > 0 {
+                sgemm(transA: false, transB: true, M: rows, N: m, K: dqk, alpha: scale, q + t0 * ldq + geometry.qColumn(h), lda: ldq,
+                      k + geometry.kColumn(g), ldb: ldk, s, ldc: m)
+                for i in 0..<rows {
+                    softmaxCausalRow(s + i * m, valid: pos0 + t0 + i + 1, total: m)
+                }
+            } else {
+                // all scores 0: uniform weights over the visible positions
+                for i in 0..<rows {
+                    let valid = pos0 + t0 + i + 1
+                    (s + i * m).update(repeating: 1 / Float(valid), count: valid)
+                    (s + i * m + valid).update(repeating: 0, count: m - valid)
+                }
             }
-            // out_h: [T, hd] = s · v_g
-            sgemm(transA: false, transB: false, M: T, N: hd, K: n, s, lda: n, v + g * hd, ldb: ldkv,
-                  out + h * hd, ldc: ldq)
-            h += workers
+            sgemm(transA: false, transB: false, M: rows, N: dv, K: m, s, lda: m, v + geometry.vColumn(g), ldb: ldv,
+                  out + t0 * ldo + geometry.outColumn(h), ldc: ldo)
         }
     }
 }
 
 /// Softmax over the first `valid` entries of a row; entries valid..<total become 0 (the causal mask).
+/// r: [total]
 @inline(__always)
 public func softmaxCausalRow(_ r: UnsafeMutablePointer<Float>, valid: Int, total: Int) {
-    var m = -Float.infinity
-    for j in 0..<valid { m = max(m, r[j]) }
-    var sum: Float = 0
-    for j in 0..<valid {
-        let e = expf(r[j] - m)
-        r[j] = e
-        sum += e
-    }
-    let inv = 1 / sum
-    for j in 0..<valid { r[j] *= inv }
+    let m = vectorMax(r, valid)
+    let sum = vectorExpShifted(r, valid, shift: m)
+    vectorScale(r, valid, 1 / sum)
     if valid < total { (r + valid).update(repeating: 0, count: total - valid) }
 }

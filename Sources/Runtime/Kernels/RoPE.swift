@@ -58,3 +58,33 @@ extension RoPETable {
         apply(dx, ld: ld, T: T, heads: heads, pos0: pos0, sign: -1)
     }
 }
+
+extension RoPETable {
+    /// Rotates compacted heads (see `HeadLayout`): head b starts at column offsets[b] and keeps the
+    /// rotation pairs P = pairs[b / groupSize]; compact column j < |P| rotates with column j + |P|
+    /// at the frequency of pair P[j].  x: [T, ld]; row t at position pos0 + t.
+    public func apply(_ x: UnsafeMutablePointer<Float>, ld: Int, T: Int, pos0: Int, offsets: [Int],
+                      pairs: [[Int32]], groupSize: Int) {
+        let half = headDim / 2
+        cos.withUnsafeBufferPointer { cb in
+            sin.withUnsafeBufferPointer { sb in
+                for (b, offset) in offsets.enumerated() {
+                    pairs[b / groupSize].withUnsafeBufferPointer { pp in
+                        let m = pp.count
+                        for t in 0..<T {
+                            let cp = cb.baseAddress! + (pos0 + t) * half
+                            let sp = sb.baseAddress! + (pos0 + t) * half
+                            let v = x + t * ld + offset
+                            for j in 0..<m {
+                                let i = Int(pp[j])
+                                let a = v[j], c = v[j + m]
+                                v[j] = a * cp[i] - c * sp[i]
+                                v[j + m] = c * cp[i] + a * sp[i]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

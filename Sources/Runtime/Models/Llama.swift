@@ -8,6 +8,9 @@ public struct LlamaBlock: Sendable {
     /// Set when gate/up/down are compacted with a shared intermediate prefix (`MLPChain`);
     /// refreshed by `LlamaModel.setLinear` and ignored once the layers no longer match it.
     public var mlpChain: MLPChain?
+    /// Set when q/k/v/o are compacted and some head loses dimensions (`CompactAttention`);
+    /// refreshed like `mlpChain`.
+    public var attention: CompactAttention?
 }
 
 public final class LlamaModel: CausalLM {
@@ -38,7 +41,7 @@ public final class LlamaModel: CausalLM {
                 gate: try lin(p + "mlp.gate_proj", F, C, bias: c.mlpBias),
                 up: try lin(p + "mlp.up_proj", F, C, bias: c.mlpBias),
                 down: try lin(p + "mlp.down_proj", C, F, bias: c.mlpBias)))
-            blocks[i].mlpChain = MLPChain.detect(first: blocks[i].gate, second: blocks[i].up, last: blocks[i].down)
+            LlamaModel.detectPlans(&blocks[i], c)
         }
         self.blocks = blocks
         norm = try w.load("model.norm.weight", shape: [C]).data
@@ -63,12 +66,18 @@ public final class LlamaModel: CausalLM {
             let b = blocks[l]
             let kc = cache.k[l].pointer, vc = cache.v[l].pointer
             b.inputNorm.withUnsafeBufferPointer { rmsNormForward(x, xn, $0.baseAddress!, T: T, C: C, eps: c.normEps) }
-            Linear.forwardMany(xn, T: T, b.q, q, b.k, kc + p0 * kvDim, b.v, vc + p0 * kvDim)
-            rope.apply(q, ld: qDim, T: T, heads: c.numHeads, pos0: p0)
-            rope.apply(kc + p0 * kvDim, ld: kvDim, T: T, heads: c.numKVHeads, pos0: p0)
-            attentionForward(q: q, ldq: qDim, k: kc, v: vc, ldkv: kvDim, out: att, T: T, pos0: p0,
-                             heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale, scratch: scratch)
-            b.o.forward(att, x, T: T, accumulate: true)
+            if let a = b.attention, a.matches(b.q, b.k, b.v, b.o) {
+                // heads at their kept sizes; the cache rows hold the compact k, v
+                a.forward(xn, T: T, residual: x, kCache: kc, vCache: vc, pos0: p0, rope: rope, scale: scale,
+                          qBuf: q, att: att, scratch: scratch)
+            } else {
+                Linear.forwardMany(xn, T: T, b.q, q, b.k, kc + p0 * kvDim, b.v, vc + p0 * kvDim)
+                rope.apply(q, ld: qDim, T: T, heads: c.numHeads, pos0: p0)
+                rope.apply(kc + p0 * kvDim, ld: kvDim, T: T, heads: c.numKVHeads, pos0: p0)
+                attentionForward(q: q, ldq: qDim, k: kc, v: vc, ldkv: kvDim, out: att, T: T, pos0: p0,
+                                 heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale, scratch: scratch)
+                b.o.forward(att, x, T: T, accumulate: true)
+            }
             b.postNorm.withUnsafeBufferPointer { rmsNormForward(x, xn, $0.baseAddress!, T: T, C: C, eps: c.normEps) }
             if let chain = b.mlpChain, chain.matches(b.gate, b.up, b.down) {
                 // compacted intermediate: g, u: [T, n]
@@ -121,7 +130,14 @@ public final class LlamaModel: CausalLM {
     public func setLinear(_ name: String, _ value: Linear) {
         guard let (i, p) = slot(name) else { preconditionFailure("no linear layer named \(name)") }
         blocks[i][keyPath: p] = value
-        blocks[i].mlpChain = MLPChain.detect(first: blocks[i].gate, second: blocks[i].up, last: blocks[i].down)
+        LlamaModel.detectPlans(&blocks[i], config)
+    }
+
+    /// The compact MLP chain and per-head attention plans of a block's current layers.
+    private static func detectPlans(_ b: inout LlamaBlock, _ c: ModelConfig) {
+        b.mlpChain = MLPChain.detect(first: b.gate, second: b.up, last: b.down)
+        b.attention = CompactAttention.detect(q: b.q, k: b.k, v: b.v, o: b.o, heads: c.numHeads, kvHeads: c.numKVHeads,
+                                              headDim: c.headDim, rotary: true)
     }
 
     public func namedParameters() -> [(name: String, tensor: Tensor)] { namedParameters(skipping: []) }

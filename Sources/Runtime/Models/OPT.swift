@@ -8,6 +8,9 @@ public struct OPTBlock: Sendable {
     /// Set when fc1/fc2 are compacted with a shared intermediate prefix (`MLPChain`);
     /// refreshed by `OPTModel.setLinear` and ignored once the layers no longer match it.
     public var mlpChain: MLPChain?
+    /// Set when q/k/v/out are compacted and some head loses dimensions (`CompactAttention`);
+    /// refreshed like `mlpChain`.
+    public var attention: CompactAttention?
 }
 
 public final class OPTModel: CausalLM {
@@ -49,7 +52,7 @@ public final class OPTModel: CausalLM {
                 v: try lin(p + "self_attn.v_proj", C, C), out: try lin(p + "self_attn.out_proj", C, C),
                 ffnNormW: f.0, ffnNormB: f.1,
                 fc1: try lin(p + "fc1", F, C), fc2: try lin(p + "fc2", C, F)))
-            blocks[i].mlpChain = MLPChain.detect(first: blocks[i].fc1, second: nil, last: blocks[i].fc2)
+            OPTModel.detectPlans(&blocks[i], c)
         }
         self.blocks = blocks
         if hasFinalNorm(c) {
@@ -85,10 +88,17 @@ public final class OPTModel: CausalLM {
             let b = blocks[l]
             let kc = cache.k[l].pointer, vc = cache.v[l].pointer
             if pre { layerNorm(x, xn, b.attnNormW, b.attnNormB, T, C, eps) }
-            Linear.forwardMany(pre ? UnsafePointer(xn) : UnsafePointer(x), T: T, b.q, q, b.k, kc + p0 * C, b.v, vc + p0 * C)
-            attentionForward(q: q, ldq: C, k: kc, v: vc, ldkv: C, out: att, T: T, pos0: p0,
-                             heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, scale: scale, scratch: scratch)
-            b.out.forward(att, x, T: T, accumulate: true)
+            let input = pre ? UnsafePointer(xn) : UnsafePointer(x)
+            if let a = b.attention, a.matches(b.q, b.k, b.v, b.out) {
+                // heads at their kept sizes; the cache rows hold the compact k, v
+                a.forward(input, T: T, residual: x, kCache: kc, vCache: vc, pos0: p0, rope: nil, scale: scale,
+                          qBuf: q, att: att, scratch: scratch)
+            } else {
+                Linear.forwardMany(input, T: T, b.q, q, b.k, kc + p0 * C, b.v, vc + p0 * C)
+                attentionForward(q: q, ldq: C, k: kc, v: vc, ldkv: C, out: att, T: T, pos0: p0,
+                                 heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, scale: scale, scratch: scratch)
+                b.out.forward(att, x, T: T, accumulate: true)
+            }
             if !pre { layerNorm(x, x, b.attnNormW, b.attnNormB, T, C, eps) }
             if pre { layerNorm(x, xn, b.ffnNormW, b.ffnNormB, T, C, eps) }
             if let chain = b.mlpChain, chain.matches(b.fc1, nil, b.fc2) {
@@ -148,7 +158,14 @@ public final class OPTModel: CausalLM {
     public func setLinear(_ name: String, _ value: Linear) {
         guard let (i, p) = slot(name) else { preconditionFailure("no linear layer named \(name)") }
         blocks[i][keyPath: p] = value
-        blocks[i].mlpChain = MLPChain.detect(first: blocks[i].fc1, second: nil, last: blocks[i].fc2)
+        OPTModel.detectPlans(&blocks[i], config)
+    }
+
+    /// The compact MLP chain and per-head attention plans of a block's current layers.
+    private static func detectPlans(_ b: inout OPTBlock, _ c: ModelConfig) {
+        b.mlpChain = MLPChain.detect(first: b.fc1, second: nil, last: b.fc2)
+        b.attention = CompactAttention.detect(q: b.q, k: b.k, v: b.v, o: b.out, heads: c.numHeads, kvHeads: c.numHeads,
+                                              headDim: c.headDim, rotary: false)
     }
 
     public func namedParameters() -> [(name: String, tensor: Tensor)] { namedParameters(skipping: []) }

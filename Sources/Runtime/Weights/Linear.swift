@@ -121,9 +121,41 @@ public struct Linear: Sendable {
         }
     }
 
+    /// Which output rows a many-layer run writes, and where.
+    enum OutputRows {
+        /// All R rows: y: [T, R].
+        case all
+        /// The first n kept rows of compacted layers, in kept order: y: [T, n].
+        case keptPrefix(Int)
+        /// All kept rows of compacted layers, in kept order: y: [T, nr] (nr of each layer).
+        case kept
+
+        @inline(__always) func units(_ l: Linear) -> Int {
+            switch self {
+            case .all: return l.workUnits
+            case .keptPrefix(let n): return n
+            case .kept: return l.keptRowCount
+            }
+        }
+
+        @inline(__always) func ldy(_ l: Linear) -> Int {
+            switch self {
+            case .all: return l.outFeatures
+            case .keptPrefix(let n): return n
+            case .kept: return l.keptRowCount
+            }
+        }
+    }
+
+    /// Kept rows of a compacted storage (all rows otherwise).
+    var keptRowCount: Int {
+        if case .compacted(let s) = weight { return s.keptRows.count }
+        return outFeatures
+    }
+
     /// y = x Wᵀ + b (or y += x Wᵀ + b) for all rows, split over the worker threads.  x: [T, C]; y: [T, R]
     public func forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, T: Int, accumulate: Bool = false) {
-        Linear.runMany(x, ldx: inFeatures, T: T, accumulate: accumulate, inputPrefix: nil, outputPrefix: nil, self, y)
+        Linear.runMany(x, ldx: inFeatures, T: T, accumulate: accumulate, inputPrefix: nil, output: .all, self, y)
     }
 
     /// Up to three linears reading the same input (q/k/v, gate/up): their work is split over the
@@ -132,7 +164,7 @@ public struct Linear: Sendable {
                                    _ a: Linear, _ ya: UnsafeMutablePointer<Float>,
                                    _ b: Linear? = nil, _ yb: UnsafeMutablePointer<Float>? = nil,
                                    _ c: Linear? = nil, _ yc: UnsafeMutablePointer<Float>? = nil) {
-        runMany(x, ldx: a.inFeatures, T: T, accumulate: false, inputPrefix: nil, outputPrefix: nil, a, ya, b, yb, c, yc)
+        runMany(x, ldx: a.inFeatures, T: T, accumulate: false, inputPrefix: nil, output: .all, a, ya, b, yb, c, yc)
     }
 
     /// MLP chain, first half (gate/up or fc1): only the first n kept rows, written compactly.
@@ -141,31 +173,42 @@ public struct Linear: Sendable {
     public static func forwardManyPrefix(_ x: UnsafePointer<Float>, T: Int, n: Int,
                                          _ a: Linear, _ ya: UnsafeMutablePointer<Float>,
                                          _ b: Linear? = nil, _ yb: UnsafeMutablePointer<Float>? = nil) {
-        runMany(x, ldx: a.inFeatures, T: T, accumulate: false, inputPrefix: nil, outputPrefix: n, a, ya, b, yb)
+        runMany(x, ldx: a.inFeatures, T: T, accumulate: false, inputPrefix: nil, output: .keptPrefix(n), a, ya, b, yb)
     }
 
-    /// MLP chain, second half (down or fc2): x holds the inputs of the first n kept columns only.
+    /// Compacted layers reading the same input, each writing all its kept rows in kept order
+    /// (per-head attention, see `CompactAttention`).  x: [T, C]; y_i: [T, nr_i]
+    public static func forwardManyKept(_ x: UnsafePointer<Float>, T: Int,
+                                       _ a: Linear, _ ya: UnsafeMutablePointer<Float>,
+                                       _ b: Linear? = nil, _ yb: UnsafeMutablePointer<Float>? = nil,
+                                       _ c: Linear? = nil, _ yc: UnsafeMutablePointer<Float>? = nil) {
+        runMany(x, ldx: a.inFeatures, T: T, accumulate: false, inputPrefix: nil, output: .kept, a, ya, b, yb, c, yc)
+    }
+
+    /// Second half of a chain (down, fc2, o_proj): x holds the inputs of the first n kept columns only.
     /// x: [T, n]; y: [T, R]
     public func forward(prefixInput x: UnsafePointer<Float>, n: Int, _ y: UnsafeMutablePointer<Float>, T: Int, accumulate: Bool) {
-        Linear.runMany(x, ldx: n, T: T, accumulate: accumulate, inputPrefix: n, outputPrefix: nil, self, y)
+        Linear.runMany(x, ldx: n, T: T, accumulate: accumulate, inputPrefix: n, output: .all, self, y)
     }
 
     @inline(__always)
-    static func runMany(_ x: UnsafePointer<Float>, ldx: Int, T: Int, accumulate: Bool, inputPrefix: Int?, outputPrefix: Int?,
+    static func runMany(_ x: UnsafePointer<Float>, ldx: Int, T: Int, accumulate: Bool, inputPrefix: Int?, output: OutputRows,
                         _ a: Linear, _ ya: UnsafeMutablePointer<Float>,
                         _ b: Linear? = nil, _ yb: UnsafeMutablePointer<Float>? = nil,
                         _ c: Linear? = nil, _ yc: UnsafeMutablePointer<Float>? = nil) {
-        let ua = outputPrefix ?? a.workUnits
-        let ub = b.map { outputPrefix ?? $0.workUnits } ?? 0
-        let uc = c.map { outputPrefix ?? $0.workUnits } ?? 0
+        let ua = output.units(a)
+        let ub = b.map { output.units($0) } ?? 0
+        let uc = c.map { output.units($0) } ?? 0
         let minUnits = T == 1 ? 64 : 16
+        let compact: Bool
+        if case .all = output { compact = false } else { compact = true }
         Parallel.chunks(ua + ub + uc, align: 16, minChunk: minUnits) { range in
             @inline(__always) func go(_ l: Linear, _ y: UnsafeMutablePointer<Float>, base: Int, count: Int) {
                 let lo = max(range.lowerBound, base) - base
                 let hi = min(range.upperBound, base + count) - base
                 if lo < hi {
-                    l.run(x, ldx: ldx, y, ldy: outputPrefix ?? l.outFeatures, T: T, units: lo..<hi, accumulate: accumulate,
-                          inputPrefix: inputPrefix, compactOutput: outputPrefix != nil)
+                    l.run(x, ldx: ldx, y, ldy: output.ldy(l), T: T, units: lo..<hi, accumulate: accumulate,
+                          inputPrefix: inputPrefix, compactOutput: compact)
                 }
             }
             go(a, ya, base: 0, count: ua)
