@@ -6,7 +6,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Prompt-processing and generation speed of one or more models (llama-bench style).")
 
-    @Option(name: .shortAndLong, help: "Model to measure (repeat -m to compare; speed-ups are against the first).")
+    @Option(name: .shortAndLong, help: "Model to measure (repeat -m to compare; speed-ups are against the first; the models take turns run by run).")
     var model: [String]
     @Option(name: .short, help: "Prompt length of the pp test (0 skips it).")
     var p: Int = 512
@@ -39,13 +39,18 @@ struct BenchCommand: ParsableCommand {
                 print("| model | size | linears | params | sparsity | threads | test | t/s | speedup |")
                 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             }
-            for path in model {
-                let lm = try loadModel(ModelFiles.open(path))
-                let stats = weightStats(lm)
+            let models = try model.map { try loadModel(ModelFiles.open($0)) }
+            // per test, the models take turns run by run (see runBench(models:))
+            var results: [[BenchResult]] = Array(repeating: [], count: models.count)
+            for test in tests {
+                for (i, res) in try runBench(models: models, test: test, repetitions: r).enumerated() { results[i].append(res) }
+            }
+            for (i, path) in model.enumerated() {
+                let stats = weightStats(models[i])
                 // bytes of the block linears as stored, relative to dense float32
                 let linears = Double(stats.blockLinearBytes) / Double(max(stats.blockLinearDenseBytes, 1))
-                for test in tests {
-                    let res = try runBench(model: lm, test: test, repetitions: r)
+                for res in results[i] {
+                    let test = res.test
                     if baseline[test.name] == nil { baseline[test.name] = res.mean }
                     let speedup = res.mean / (baseline[test.name] ?? res.mean)
                     rows.append(["model": path, "test": test.name, "threads": threads, "tps_mean": res.mean, "tps_sd": res.sd,
@@ -55,7 +60,6 @@ struct BenchCommand: ParsableCommand {
                         print(String(format: "| %@ | %.2f MiB | %.3f | %.2f M | %.1f%% | %d | %@ | %.2f ± %.2f | %.2fx |",
                                      (path as NSString).lastPathComponent, Double(stats.bytes) / 1048576, linears, Double(stats.parameters) / 1e6,
                                      stats.sparsity * 100, threads, test.name, res.mean, res.sd, speedup))
-                        fflush(stdout)
                     }
                 }
             }

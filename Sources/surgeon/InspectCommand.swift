@@ -30,6 +30,12 @@ struct InspectCommand: ParsableCommand {
                     "removed_rows": l.removedRows, "removed_cols": l.removedCols,
                 ])
             }
+            // attention run per head at the kept sizes (q·k dims and value dims per kv group)
+            let attention: [[String: Any]] = lm.attentionLayouts.enumerated().compactMap { i, l in
+                guard let l else { return nil }
+                return ["layer": i, "qk_dims": l.qkIndex.map(\.count), "v_dims": l.vIndex.map(\.count),
+                        "kv_floats_per_position": l.kWidth + l.vWidth, "kv_floats_per_position_dense": 2 * c.numKVHeads * c.headDim]
+            }
             let config: [String: Any] = [
                 "layers": c.numLayers, "hidden_size": c.hiddenSize, "heads": c.numHeads,
                 "kv_heads": c.numKVHeads, "head_dim": c.headDim, "intermediate_size": c.intermediateSize, "vocab_size": c.vocabSize,
@@ -38,7 +44,7 @@ struct InspectCommand: ParsableCommand {
                 print(jsonLine([
                     "architecture": c.architecture.rawValue, "config": config, "sparsity": stats.sparsity, "total_bytes": stats.bytes,
                     "linear_bytes": stats.blockLinearBytes, "linear_dense_bytes": stats.blockLinearDenseBytes,
-                    "parameters": stats.parameters, "layers": layers,
+                    "parameters": stats.parameters, "layers": layers, "attention": attention,
                 ] as [String: Any]))
                 return
             }
@@ -53,6 +59,16 @@ struct InspectCommand: ParsableCommand {
                              100 * (l["sparsity"] as? Double ?? 0), mib(l["bytes"] as? Int ?? 0),
                              (l["valid_2_4"] as? Bool ?? false) ? "yes" : "no",
                              (l["removed_rows"] as? [Int])?.count ?? 0, (l["removed_cols"] as? [Int])?.count ?? 0))
+            }
+            if !attention.isEmpty {
+                print("\n| attention of layer | q·k dims per kv group | value dims per kv group | KV floats per position |")
+                print("| ---: | --- | --- | ---: |")
+                for a in attention {
+                    let dims = { (k: String) in ((a[k] as? [Int]) ?? []).map(String.init).joined(separator: " ") }
+                    print("| \(a["layer"] as? Int ?? 0) | \(dims("qk_dims")) | \(dims("v_dims")) | "
+                        + "\(a["kv_floats_per_position"] as? Int ?? 0) of \(a["kv_floats_per_position_dense"] as? Int ?? 0) |")
+                }
+                print("")
             }
             print(String(format: "block linears: sparsity %.1f%%, %@ as stored (%.3f of dense); all parameters: %@",
                          100 * stats.sparsity, mib(stats.blockLinearBytes),

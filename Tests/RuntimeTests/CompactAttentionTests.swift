@@ -28,7 +28,7 @@ final class CompactAttentionTests: XCTestCase {
             // no RoPE; group 0 keeps no value dimension (its heads output nothing)
             HeadLayout(heads: heads, kvHeads: kvHeads, headDim: d, qkIndex: [[0, 3, 6], [1, 2, 4, 5, 7]], vIndex: [[], [2, 6]]),
         ]
-        let rope = RoPETable(headDim: d, positions: 64, theta: 10000)
+        let rope = RoPETable(headDim: d, positions: 128, theta: 10000)
         var rng = SeededRandom(seed: 11)
         let pos0 = 5, T = 70, n = pos0 + T   // two blocks of query rows
         for layout in layouts {

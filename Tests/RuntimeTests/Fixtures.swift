@@ -30,9 +30,14 @@ enum Fixtures {
     }
 }
 
+/// Largest |a[i] − b[i]|; +∞ when a NaN or ∞ appears on either side (max() would skip a NaN).
 func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
     precondition(a.count == b.count, "sizes differ: \(a.count) vs \(b.count)")
     var m: Float = 0
-    for i in 0..<a.count { m = max(m, abs(a[i] - b[i])) }
+    for i in 0..<a.count {
+        let d = abs(a[i] - b[i])
+        if !d.isFinite { return .infinity }
+        m = max(m, d)
+    }
     return m
 }

@@ -31,21 +31,30 @@ public struct BenchResult: Sendable {
     }
 }
 
-/// Times a test `repetitions` times after one warm-up run. Token ids are fixed pseudo-random
-/// ids (no tokenization, no sampling: the argmax of the logits is fed back for generation).
-public func runBench(model: CausalLM, test: BenchTest, repetitions: Int) throws -> BenchResult {
-    let V = model.config.vocabSize
-    var rng = SeededRandom(seed: 1234)
-    let n = test.tokens
-    guard n >= 1, n + 1 <= model.contextLength else {
-        throw InferenceError.contextOverflow(needed: n + 1, capacity: model.contextLength)
+/// One model prepared for one test: token ids are fixed pseudo-random ids (no tokenization, no
+/// sampling: the argmax of the logits is fed back for generation).
+public final class BenchCase {
+    public let test: BenchTest
+    private let session: InferenceSession
+    private let prompt: [Int32]
+
+    public init(model: CausalLM, test: BenchTest) throws {
+        let V = model.config.vocabSize
+        var rng = SeededRandom(seed: 1234)
+        let n = test.tokens
+        guard n >= 1, n + 1 <= model.contextLength else {
+            throw InferenceError.contextOverflow(needed: n + 1, capacity: model.contextLength)
+        }
+        self.test = test
+        session = InferenceSession(model: model, capacity: n + 1)
+        session.chunk = max(n, 1)
+        prompt = (0..<n).map { _ in Int32(rng.next() % UInt64(V)) }
     }
-    let session = InferenceSession(model: model, capacity: n + 1)
-    session.chunk = max(n, 1)
-    let prompt = (0..<n).map { _ in Int32(rng.next() % UInt64(V)) }
-    var runs: [Double] = []
-    for r in 0...repetitions {
+
+    /// One run from an empty cache; returns tokens per second.
+    public func run() throws -> Double {
         session.reset()
+        let n = test.tokens
         let seconds: Double
         switch test {
         case .prompt:
@@ -61,9 +70,27 @@ public func runBench(model: CausalLM, test: BenchTest, repetitions: Int) throws 
             }
             seconds = now() - t0
         }
-        if r > 0 { runs.append(Double(n) / seconds) }
+        return Double(n) / seconds
     }
-    return BenchResult(test: test, runs: runs)
+}
+
+/// Times a test `repetitions` times after one warm-up run.
+public func runBench(model: CausalLM, test: BenchTest, repetitions: Int) throws -> BenchResult {
+    try runBench(models: [model], test: test, repetitions: repetitions)[0]
+}
+
+/// Times several models on one test, taking turns run by run (one warm-up round first), so a
+/// shared machine's changing load falls on all of them alike and their ratios stay meaningful.
+public func runBench(models: [CausalLM], test: BenchTest, repetitions: Int) throws -> [BenchResult] {
+    let cases = try models.map { try BenchCase(model: $0, test: test) }
+    var runs = [[Double]](repeating: [], count: cases.count)
+    for r in 0...repetitions {
+        for (i, c) in cases.enumerated() {
+            let tps = try c.run()
+            if r > 0 { runs[i].append(tps) }
+        }
+    }
+    return runs.map { BenchResult(test: test, runs: $0) }
 }
 
 /// Storage statistics of a model's weights.

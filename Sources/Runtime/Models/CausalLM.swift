@@ -21,6 +21,8 @@ public protocol CausalLM: AnyObject {
     /// A linear layer by its Hugging Face name without `.weight` (e.g. `model.layers.0.mlp.up_proj`).
     func linear(_ name: String) -> Linear?
     func setLinear(_ name: String, _ value: Linear)
+    /// Per block, the per-head sizes attention runs at (nil: every head at full size).
+    var attentionLayouts: [HeadLayout?] { get }
 }
 
 extension CausalLM {

@@ -52,6 +52,10 @@ public final class LlamaModel: CausalLM {
 
     public var headInput: Int { config.hiddenSize }
 
+    public var attentionLayouts: [HeadLayout?] {
+        blocks.map { b in b.attention.flatMap { $0.matches(b.q, b.k, b.v, b.o) ? $0.layout : nil } }
+    }
+
     public func forward(_ tokens: UnsafeBufferPointer<Int32>, cache: KVCache, ws: Workspace) {
         let c = config
         let T = tokens.count, C = c.hiddenSize, F = c.intermediateSize

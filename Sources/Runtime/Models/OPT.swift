@@ -150,6 +150,10 @@ public final class OPTModel: CausalLM {
         return (i, p)
     }
 
+    public var attentionLayouts: [HeadLayout?] {
+        blocks.map { b in b.attention.flatMap { $0.matches(b.q, b.k, b.v, b.out) ? $0.layout : nil } }
+    }
+
     public func linear(_ name: String) -> Linear? {
         guard let (i, p) = slot(name) else { return nil }
         return blocks[i][keyPath: p]
