@@ -53,4 +53,36 @@ final class VectorMathTests: XCTestCase {
             XCTAssertEqual(Double(h[i]), ref, accuracy: 1e-6 * max(1, abs(ref)))
         }
     }
+
+    /// The forward's C kernels (vector_kernels.h) at every SIMD level this CPU has: causal softmax
+    /// rows and the SiLU gate against double precision, with tails and extreme inputs.
+    func testForwardSoftmaxAndSiluGateKernels() {
+        var rng = SeededRandom(seed: 8)
+        defer { SparseKernels.level = SparseKernels.detectedLevel }
+        for level in 0...SparseKernels.detectedLevel {
+            SparseKernels.level = level
+            for n in [1, 5, 8, 15, 16, 17, 33, 200] {
+                var x = (0..<n).map { _ in Float(rng.normal() * 6) }
+                if n > 3 { x[1] = -1e30; x[2] = 80 }   // an underflowing entry and a large one
+                let total = n + 3
+                var r = x + [Float](repeating: .nan, count: 3)
+                r.withUnsafeMutableBufferPointer { softmaxCausalRow($0.baseAddress!, valid: n, total: total) }
+                let m = Double(x.max() ?? 0)
+                let z = x.reduce(0.0) { $0 + Foundation.exp(Double($1) - m) }
+                for i in 0..<n {
+                    XCTAssertEqual(Double(r[i]), Foundation.exp(Double(x[i]) - m) / z, accuracy: 1e-6, "level \(level) n \(n) softmax[\(i)]")
+                }
+                XCTAssertEqual(Array(r[n...]), [0, 0, 0], "level \(level): masked entries")
+
+                var g = (0..<n).map { _ in Float(rng.normal() * 4) }
+                if n > 3 { g[0] = -120; g[3] = 95 }
+                let u = (0..<n).map { _ in Float(rng.normal()) }
+                let want = zip(g, u).map { Double($0) / (1 + Foundation.exp(-Double($0))) * Double($1) }
+                g.withUnsafeMutableBufferPointer { gp in u.withUnsafeBufferPointer { siluGateForward(gp.baseAddress!, $0.baseAddress!, n) } }
+                for i in 0..<n {
+                    XCTAssertEqual(Double(g[i]), want[i], accuracy: 1e-6 * max(1, abs(want[i])), "level \(level) n \(n) silu[\(i)]")
+                }
+            }
+        }
+    }
 }

@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 
 /// Pointwise activations.
@@ -16,10 +17,10 @@ public func geluForward(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
     }
 }
 
-/// g = silu(g) · u, in place in g (Llama's gated MLP).  g, u: [n]
+/// g = silu(g) · u, in place in g (Llama's gated MLP; SIMD kernel of vector_kernels.h).  g, u: [n]
 @inline(__always)
 public func siluGateForward(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int) {
-    vectorSiluGate(g, u, g, n)
+    surgeon_silu_gate(SparseKernels.level, g, u, n)
 }
 
 /// Backward of `reluForward`: d ← d · 1[z > 0], in place. z may be the pre-activation or the

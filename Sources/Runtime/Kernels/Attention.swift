@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 
 /// Causal multi-head attention with grouped-query heads over a KV cache.
@@ -69,11 +70,9 @@ func attentionHeads<G: AttentionGeometry>(q: UnsafePointer<Float>, ldq: Int, k: 
 }
 
 /// Softmax over the first `valid` entries of a row; entries valid..<total become 0 (the causal mask).
-/// r: [total]
+/// The exponentials run in the SIMD kernels of vector_kernels.h.  r: [total]
 @inline(__always)
 public func softmaxCausalRow(_ r: UnsafeMutablePointer<Float>, valid: Int, total: Int) {
-    let m = vectorMax(r, valid)
-    let sum = vectorExpShifted(r, valid, shift: m)
-    vectorScale(r, valid, 1 / sum)
+    surgeon_softmax(SparseKernels.level, r, valid)
     if valid < total { (r + valid).update(repeating: 0, count: total - valid) }
 }
