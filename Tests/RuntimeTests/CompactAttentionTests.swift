@@ -62,13 +62,12 @@ final class CompactAttentionTests: XCTestCase {
                 XCTAssertLessThanOrEqual(relativeError(ck, gather(k, rows: n, blocks: kvHeads) { layout.qkIndex[$0] }), 1e-6)
             }
             let scale = 1 / Float(d).squareRoot()
-            let scratch = [Buffer(), Buffer()]
             var full = [Float](repeating: 0, count: T * heads * d)
             var compact = [Float](repeating: .nan, count: max(1, T * layout.outWidth))
             attentionForward(q: q, ldq: heads * d, k: k, v: v, ldkv: kvHeads * d, out: &full, T: T, pos0: pos0,
-                             heads: heads, kvHeads: kvHeads, headDim: d, scale: scale, scratch: scratch)
+                             heads: heads, kvHeads: kvHeads, headDim: d, scale: scale)
             attentionForward(q: cq, k: ck, ldk: layout.kWidth, v: cv, ldv: layout.vWidth, out: &compact, T: T, pos0: pos0,
-                             layout: layout, scale: scale, scratch: scratch)
+                             layout: layout, scale: scale)
             let want = gather(full, rows: T, blocks: heads) { layout.vIndex[$0 / group] }
             XCTAssertEqual(want.count, T * layout.outWidth)
             XCTAssertLessThanOrEqual(relativeError(Array(compact.prefix(want.count)), want), 1e-5, "rotary \(rotary)")

@@ -18,14 +18,8 @@ public enum BlockForwardError: Error, CustomStringConvertible, Equatable {
 /// Scratch memory of one block's forward pass, kept across windows and blocks.
 public final class BlockScratch {
     let xn = Buffer(), q = Buffer(), k = Buffer(), v = Buffer(), att = Buffer(), g = Buffer(), u = Buffer()
-    private var attention: [Buffer] = []
 
     public init() {}
-
-    func attentionBuffers() -> [Buffer] {
-        while attention.count < Parallel.threads { attention.append(Buffer()) }
-        return attention
-    }
 }
 
 /// A model whose decoder blocks can be run one at a time.
@@ -69,7 +63,6 @@ extension LlamaModel: BlockwiseLM {
         let C = c.hiddenSize, F = c.intermediateSize, qDim = c.qDim, kvDim = c.kvDim
         let xn = s.xn.reserve(T * C), q = s.q.reserve(T * qDim), k = s.k.reserve(T * kvDim), v = s.v.reserve(T * kvDim)
         let att = s.att.reserve(T * qDim), g = s.g.reserve(T * F), u = s.u.reserve(T * F)
-        let scratch = s.attentionBuffers()
         let scale = 1 / Float(c.headDim).squareRoot()
         x.withUnsafeMutableBufferPointer { xb in
             guard let x = xb.baseAddress else { return }
@@ -80,7 +73,7 @@ extension LlamaModel: BlockwiseLM {
             rope.apply(q, ld: qDim, T: T, heads: c.numHeads, pos0: 0)
             rope.apply(k, ld: kvDim, T: T, heads: c.numKVHeads, pos0: 0)
             attentionForward(q: q, ldq: qDim, k: k, v: v, ldkv: kvDim, out: att, T: T, pos0: 0,
-                             heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale, scratch: scratch)
+                             heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale)
             report(observer, [(p + "self_attn.o_proj", b.o, nil)], input: att, T: T)
             b.o.forward(att, x, T: T, accumulate: true)
             b.postNorm.withUnsafeBufferPointer { rmsNormForward(x, xn, $0.baseAddress!, T: T, C: C, eps: c.normEps) }
@@ -127,7 +120,6 @@ extension OPTModel: BlockwiseLM {
         let C = c.hiddenSize, F = c.intermediateSize, eps = c.normEps, pre = c.doLayerNormBefore
         let xn = s.xn.reserve(T * C), q = s.q.reserve(T * C), k = s.k.reserve(T * C), v = s.v.reserve(T * C)
         let att = s.att.reserve(T * C), h = s.g.reserve(T * F)
-        let scratch = s.attentionBuffers()
         let scale = 1 / Float(c.headDim).squareRoot()
         x.withUnsafeMutableBufferPointer { xb in
             guard let x = xb.baseAddress else { return }
@@ -137,7 +129,7 @@ extension OPTModel: BlockwiseLM {
                               (p + "self_attn.v_proj", b.v, nil)], input: inp, T: T)
             Linear.forwardMany(inp, T: T, b.q, q, b.k, k, b.v, v)
             attentionForward(q: q, ldq: C, k: k, v: v, ldkv: C, out: att, T: T, pos0: 0,
-                             heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, scale: scale, scratch: scratch)
+                             heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, scale: scale)
             report(observer, [(p + "self_attn.out_proj", b.out, nil)], input: att, T: T)
             b.out.forward(att, x, T: T, accumulate: true)
             if pre {

@@ -41,13 +41,6 @@ public final class Workspace {
     public let h2 = Buffer()       // up [T, F]
     public let hidden = Buffer()   // final hidden states, lm_head input [T, C']
     public let tmp = Buffer()      // [T, max(C, C')]
-    public private(set) var scratch: [Buffer] = []
 
     public init() {}
-
-    /// One attention scratch buffer per worker thread.
-    public func scratchBuffers() -> [Buffer] {
-        while scratch.count < Parallel.threads { scratch.append(Buffer()) }
-        return scratch
-    }
 }

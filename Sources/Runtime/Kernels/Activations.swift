@@ -17,10 +17,14 @@ public func geluForward(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
     }
 }
 
-/// g = silu(g) · u, in place in g (Llama's gated MLP; SIMD kernel of vector_kernels.h).  g, u: [n]
+/// g = silu(g) · u, in place in g (Llama's gated MLP; SIMD kernel of vector_kernels.h, chunks
+/// split over the workers).  g, u: [n]
 @inline(__always)
 public func siluGateForward(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, _ n: Int) {
-    surgeon_silu_gate(SparseKernels.level, g, u, n)
+    let level = SparseKernels.level
+    Parallel.chunks(n, align: 64, minChunk: 1 << 14) { r in
+        surgeon_silu_gate(level, g + r.lowerBound, u + r.lowerBound, r.count)
+    }
 }
 
 /// Backward of `reluForward`: d ← d · 1[z > 0], in place. z may be the pre-activation or the

@@ -5,50 +5,44 @@ import Foundation
 /// q: [T, ldq] (head h at columns h·hd ..< (h+1)·hd), already rotated;
 /// k, v: [n, ldkv] with n = pos0 + T cached positions (the T new ones included), head g at g·hd;
 /// out: [T, ldq]. Query row t sits at position pos0 + t and sees positions 0...pos0+t.
-/// scratch: one buffer per worker, grown to T·n floats.
 public func attentionForward(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ldkv: Int,
                              out: UnsafeMutablePointer<Float>, T: Int, pos0: Int, heads: Int, kvHeads: Int, headDim hd: Int,
-                             scale: Float, scratch: [Buffer]) {
+                             scale: Float) {
     attentionHeads(q: q, ldq: ldq, k: k, ldk: ldkv, v: v, ldv: ldkv, out: out, ldo: ldq, T: T, pos0: pos0,
-                   heads: heads, kvHeads: kvHeads, geometry: UniformHeads(headDim: hd), scale: scale, scratch: scratch)
+                   heads: heads, kvHeads: kvHeads, geometry: UniformHeads(headDim: hd), scale: scale)
 }
 
 /// The same attention over compacted heads, each with its own kept sizes (see `HeadLayout`):
 /// q: [T, qWidth]; k: [n, ldk ≥ kWidth]; v: [n, ldv ≥ vWidth]; out: [T, outWidth].
 /// `scale` stays 1/√headDim of the original heads: dropped dimensions contributed exact zeros.
 public func attentionForward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, ldk: Int, v: UnsafePointer<Float>, ldv: Int,
-                             out: UnsafeMutablePointer<Float>, T: Int, pos0: Int, layout: HeadLayout, scale: Float, scratch: [Buffer]) {
+                             out: UnsafeMutablePointer<Float>, T: Int, pos0: Int, layout: HeadLayout, scale: Float) {
     attentionHeads(q: q, ldq: layout.qWidth, k: k, ldk: ldk, v: v, ldv: ldv, out: out, ldo: layout.outWidth, T: T, pos0: pos0,
-                   heads: layout.heads, kvHeads: layout.kvHeads, geometry: layout, scale: scale, scratch: scratch)
+                   heads: layout.heads, kvHeads: layout.kvHeads, geometry: layout, scale: scale)
 }
 
 /// Query rows per unit of work: a block of rows t0..<t1 only sees positions 0..<pos0+t1, so
 /// blocking skips most of the causally masked upper triangle of the scores in prefill.
 let attentionRowBlock = 64
 
-/// Units of work (query-row block, head) are dealt round-robin to the workers, heaviest blocks
-/// first; per head h of kv group g and rows t0..<t1 (m = pos0 + t1 visible positions):
+/// Units of work (query-row block, head) go to whichever worker is free, heaviest blocks first
+/// (heads may differ in size); scores live in each thread's `ThreadScratch` slot 3.
+/// Per head h of kv group g and rows t0..<t1 (m = pos0 + t1 visible positions):
 /// s: [t1−t0, m] = scale · q_h · k_gᵀ (zeros when the group keeps no q·k dimension: uniform weights),
 /// causal softmax, out_h: [t1−t0, dv] = s · v_g (skipped when the group keeps no value dimension).
 @inline(__always)
 func attentionHeads<G: AttentionGeometry>(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
                                           v: UnsafePointer<Float>, ldv: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
-                                          T: Int, pos0: Int, heads: Int, kvHeads: Int, geometry: G, scale: Float, scratch: [Buffer]) {
+                                          T: Int, pos0: Int, heads: Int, kvHeads: Int, geometry: G, scale: Float) {
     let group = heads / kvHeads
     let B = attentionRowBlock
     let blocks = (T + B - 1) / B
-    let units = blocks * heads
-    let workers = min(scratch.count, units)
-    for w in 0..<workers { scratch[w].reserve(min(T, B) * (pos0 + T)) }
-    Parallel.forEach(workers) { w in
-        let s = scratch[w].pointer
-        var u = w
-        while u < units {
-            let block = blocks - 1 - u / heads, h = u % heads, g = h / group
-            u += workers
-            let dqk = geometry.qkDims(g), dv = geometry.vDims(g)
-            if dv == 0 { continue }
+    Parallel.forEach(blocks * heads) { u in
+        let block = blocks - 1 - u / heads, h = u % heads, g = h / group
+        let dqk = geometry.qkDims(g), dv = geometry.vDims(g)
+        if dv > 0 {
             let t0 = block * B, t1 = min(T, t0 + B), rows = t1 - t0, m = pos0 + t1
+            let s = ThreadScratch.floats(rows * m, slot: 3)
             if dqk > 0 {
                 sgemm(transA: false, transB: true, M: rows, N: m, K: dqk, alpha: scale, q + t0 * ldq + geometry.qColumn(h), lda: ldq,
                       k + geometry.kColumn(g), ldb: ldk, s, ldc: m)

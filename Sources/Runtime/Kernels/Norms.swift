@@ -31,14 +31,16 @@ public func layerNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointe
 /// x, y: [T, C]; w: [C]; rstd: [T]
 public func rmsNormForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ w: UnsafePointer<Float>,
                            T: Int, C: Int, eps: Float, rstd: UnsafeMutablePointer<Float>? = nil) {
-    for t in 0..<T {
-        let xt = x + t * C
-        let yt = y + t * C
-        var ss: Float = 0
-        for c in 0..<C { ss += xt[c] * xt[c] }
-        let r = 1 / (ss / Float(C) + eps).squareRoot()
-        for c in 0..<C { yt[c] = xt[c] * r * w[c] }
-        rstd?[t] = r
+    Parallel.chunks(T, minChunk: max(16, (1 << 14) / max(C, 1))) { rows in
+        for t in rows {
+            let xt = x + t * C
+            let yt = y + t * C
+            var ss: Float = 0
+            for c in 0..<C { ss += xt[c] * xt[c] }
+            let r = 1 / (ss / Float(C) + eps).squareRoot()
+            for c in 0..<C { yt[c] = xt[c] * r * w[c] }
+            rstd?[t] = r
+        }
     }
 }
 

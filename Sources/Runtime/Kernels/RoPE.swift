@@ -29,13 +29,13 @@ public struct RoPETable: Sendable {
 
     /// Rotates `heads` heads of each of T rows, row t at position pos0 + t.
     /// x: [T, ld] with heads·headDim used columns; sign = −1 applies the inverse rotation (backward).
+    /// Rows are split over the workers.
     public func apply(_ x: UnsafeMutablePointer<Float>, ld: Int, T: Int, heads: Int, pos0: Int, sign: Float = 1) {
         let half = headDim / 2
-        cos.withUnsafeBufferPointer { cb in
-            sin.withUnsafeBufferPointer { sb in
-                for t in 0..<T {
-                    let cp = cb.baseAddress! + (pos0 + t) * half
-                    let sp = sb.baseAddress! + (pos0 + t) * half
+        withTables { cb, sb in
+            Parallel.chunks(T, minChunk: 64) { rows in
+                for t in rows {
+                    let cp = cb + (pos0 + t) * half, sp = sb + (pos0 + t) * half
                     for h in 0..<heads {
                         let v = x + t * ld + h * headDim
                         for i in 0..<half {
@@ -47,6 +47,14 @@ public struct RoPETable: Sendable {
                     }
                 }
             }
+        }
+    }
+
+    /// cos and sin tables: [positions, headDim/2] each.
+    @inline(__always)
+    func withTables(_ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+        cos.withUnsafeBufferPointer { cb in
+            sin.withUnsafeBufferPointer { sb in body(cb.baseAddress.unsafelyUnwrapped, sb.baseAddress.unsafelyUnwrapped) }
         }
     }
 }
@@ -66,14 +74,13 @@ extension RoPETable {
     public func apply(_ x: UnsafeMutablePointer<Float>, ld: Int, T: Int, pos0: Int, offsets: [Int],
                       pairs: [[Int32]], groupSize: Int) {
         let half = headDim / 2
-        cos.withUnsafeBufferPointer { cb in
-            sin.withUnsafeBufferPointer { sb in
+        withTables { cb, sb in
+            Parallel.chunks(T, minChunk: 64) { rows in
                 for (b, offset) in offsets.enumerated() {
                     pairs[b / groupSize].withUnsafeBufferPointer { pp in
                         let m = pp.count
-                        for t in 0..<T {
-                            let cp = cb.baseAddress! + (pos0 + t) * half
-                            let sp = sb.baseAddress! + (pos0 + t) * half
+                        for t in rows {
+                            let cp = cb + (pos0 + t) * half, sp = sb + (pos0 + t) * half
                             let v = x + t * ld + offset
                             for j in 0..<m {
                                 let i = Int(pp[j])

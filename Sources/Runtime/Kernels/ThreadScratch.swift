@@ -1,10 +1,10 @@
 import Foundation
 
-/// Per-thread float scratch for kernels that run inside `Parallel` regions (gathered inputs,
-/// decompressed weight tiles). Each thread owns a few slots that only grow, so steady-state
+/// Per-thread float scratch for kernels that run inside `Parallel` regions (slot 0: gathered inputs,
+/// 1: compacted output tiles, 2: decompressed weight tiles, 3: attention scores). Each thread owns a few slots that only grow, so steady-state
 /// decoding allocates nothing; a slot's contents are undefined on entry.
 public enum ThreadScratch {
-    public static let slots = 3
+    public static let slots = 4
 
     final class Arena {
         var buffers: [UnsafeMutablePointer<Float>?] = Array(repeating: nil, count: ThreadScratch.slots)

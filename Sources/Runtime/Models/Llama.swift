@@ -63,7 +63,6 @@ public final class LlamaModel: CausalLM {
         let x = ws.x.reserve(T * C), xn = ws.xn.reserve(T * C)
         let q = ws.q.reserve(T * qDim), att = ws.att.reserve(T * qDim)
         let g = ws.h1.reserve(T * F), u = ws.h2.reserve(T * F)
-        let scratch = ws.scratchBuffers()
         let scale = 1 / Float(c.headDim).squareRoot()
         embeddingForward(embed, C: C, tokens, x)
         for l in 0..<c.numLayers {
@@ -73,13 +72,13 @@ public final class LlamaModel: CausalLM {
             if let a = b.attention, a.matches(b.q, b.k, b.v, b.o) {
                 // heads at their kept sizes; the cache rows hold the compact k, v
                 a.forward(xn, T: T, residual: x, kCache: kc, vCache: vc, pos0: p0, rope: rope, scale: scale,
-                          qBuf: q, att: att, scratch: scratch)
+                          qBuf: q, att: att)
             } else {
                 Linear.forwardMany(xn, T: T, b.q, q, b.k, kc + p0 * kvDim, b.v, vc + p0 * kvDim)
                 rope.apply(q, ld: qDim, T: T, heads: c.numHeads, pos0: p0)
                 rope.apply(kc + p0 * kvDim, ld: kvDim, T: T, heads: c.numKVHeads, pos0: p0)
                 attentionForward(q: q, ldq: qDim, k: kc, v: vc, ldkv: kvDim, out: att, T: T, pos0: p0,
-                                 heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale, scratch: scratch)
+                                 heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale)
                 b.o.forward(att, x, T: T, accumulate: true)
             }
             b.postNorm.withUnsafeBufferPointer { rmsNormForward(x, xn, $0.baseAddress!, T: T, C: C, eps: c.normEps) }

@@ -71,7 +71,6 @@ public final class OPTModel: CausalLM {
         let x = ws.x.reserve(T * C), xn = ws.xn.reserve(T * C)
         let q = ws.q.reserve(T * C), att = ws.att.reserve(T * C), h = ws.h1.reserve(T * F)
         let tmp = ws.tmp.reserve(T * max(C, P))
-        let scratch = ws.scratchBuffers()
         let scale = 1 / Float(c.headDim).squareRoot()
         let eps = c.normEps
         if let projectIn {
@@ -92,11 +91,11 @@ public final class OPTModel: CausalLM {
             if let a = b.attention, a.matches(b.q, b.k, b.v, b.out) {
                 // heads at their kept sizes; the cache rows hold the compact k, v
                 a.forward(input, T: T, residual: x, kCache: kc, vCache: vc, pos0: p0, rope: nil, scale: scale,
-                          qBuf: q, att: att, scratch: scratch)
+                          qBuf: q, att: att)
             } else {
                 Linear.forwardMany(input, T: T, b.q, q, b.k, kc + p0 * C, b.v, vc + p0 * C)
                 attentionForward(q: q, ldq: C, k: kc, v: vc, ldkv: C, out: att, T: T, pos0: p0,
-                                 heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, scale: scale, scratch: scratch)
+                                 heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, scale: scale)
                 b.out.forward(att, x, T: T, accumulate: true)
             }
             if !pre { layerNorm(x, x, b.attnNormW, b.attnNormB, T, C, eps) }

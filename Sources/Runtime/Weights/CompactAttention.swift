@@ -68,7 +68,7 @@ public struct CompactAttention: @unchecked Sendable {
     /// qBuf: [T, ≥ qWidth] and att: [T, ≥ outWidth] scratch; rope: nil for OPT.
     public func forward(_ x: UnsafePointer<Float>, T: Int, residual: UnsafeMutablePointer<Float>,
                         kCache: UnsafeMutablePointer<Float>, vCache: UnsafeMutablePointer<Float>, pos0: Int, rope: RoPETable?,
-                        scale: Float, qBuf: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, scratch: [Buffer]) {
+                        scale: Float, qBuf: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>) {
         let L = layout
         let kNew = kCache + pos0 * L.kWidth, vNew = vCache + pos0 * L.vWidth
         Linear.forwardManyKept(x, T: T, q, qBuf, k, kNew, v, vNew)
@@ -77,7 +77,7 @@ public struct CompactAttention: @unchecked Sendable {
             rope.apply(kNew, ld: L.kWidth, T: T, pos0: pos0, offsets: L.kOffset, pairs: pairs, groupSize: 1)
         }
         attentionForward(q: qBuf, k: kCache, ldk: L.kWidth, v: vCache, ldv: L.vWidth, out: att, T: T, pos0: pos0,
-                         layout: L, scale: scale, scratch: scratch)
+                         layout: L, scale: scale)
         o.forward(prefixInput: att, n: L.outWidth, residual, T: T, accumulate: true)
     }
 

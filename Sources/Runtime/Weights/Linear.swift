@@ -147,6 +147,14 @@ public struct Linear: Sendable {
         }
     }
 
+    /// Relative cost of one work unit: the inputs a row reads.
+    @inline(__always)
+    func unitCost(_ inputPrefix: Int?) -> Int {
+        if let inputPrefix { return max(inputPrefix, 1) }
+        if case .compacted(let s) = weight { return max(s.keptCols.count, 1) }
+        return max(inFeatures, 1)
+    }
+
     /// Kept rows of a compacted storage (all rows otherwise).
     var keptRowCount: Int {
         if case .compacted(let s) = weight { return s.keptRows.count }
@@ -202,7 +210,22 @@ public struct Linear: Sendable {
         let minUnits = T == 1 ? 64 : 16
         let compact: Bool
         if case .all = output { compact = false } else { compact = true }
-        Parallel.chunks(ua + ub + uc, align: 16, minChunk: minUnits) { range in
+        // Split by cost, not by unit count: a unit (row) costs its kept inputs, which differ
+        // between compacted layers (e.g. a q_proj keeping 56 inputs beside a v_proj keeping 571).
+        let wa = a.unitCost(inputPrefix), wb = b?.unitCost(inputPrefix) ?? 0, wc = c?.unitCost(inputPrefix) ?? 0
+        let n = ua + ub + uc, total = ua * wa + ub * wb + uc * wc
+        let parts = max(1, min(Parallel.threads, n / minUnits))
+        @inline(__always) func unit(atCost w: Int) -> Int {
+            var u: Int
+            if w < ua * wa { u = w / max(wa, 1) }
+            else if w < ua * wa + ub * wb { u = ua + (w - ua * wa) / max(wb, 1) }
+            else { u = ua + ub + (w - ua * wa - ub * wb) / max(wc, 1) }
+            u = u / 16 * 16
+            return min(u, n)
+        }
+        Parallel.forEach(parts) { p in
+            let range = (p == 0 ? 0 : unit(atCost: total * p / parts)) ..< (p == parts - 1 ? n : unit(atCost: total * (p + 1) / parts))
+            if range.isEmpty { return }
             @inline(__always) func go(_ l: Linear, _ y: UnsafeMutablePointer<Float>, base: Int, count: Int) {
                 let lo = max(range.lowerBound, base) - base
                 let hi = min(range.upperBound, base + count) - base
