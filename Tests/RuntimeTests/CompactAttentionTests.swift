@@ -5,6 +5,9 @@ import XCTest
 /// whole models whose heads lose different q·k and value dimensions equal the full-width path on
 /// the masked dense weights.
 final class CompactAttentionTests: XCTestCase {
+    /// Two workers: attention units and cost-split linear rows run in parallel.
+    override func setUp() { Parallel.setThreads(2) }
+
     func testLayoutOffsets() {
         let l = HeadLayout(heads: 4, kvHeads: 2, headDim: 8, qkIndex: [], vIndex: [[0, 5], []], rotaryPairs: [[1, 3], [0, 1, 2]])
         XCTAssertEqual(l.qkIndex, [[1, 3, 5, 7], [0, 1, 2, 4, 5, 6]])
