@@ -155,14 +155,6 @@ final class CompactAttentionTests: XCTestCase {
         }
     }
 
-    func logits(_ model: CausalLM, _ ids: [Int32]) throws -> (prefill: [Float], decode: [Float]) {
-        let prefill = try InferenceSession(model: model).logitsForAll(ids)
-        let s = InferenceSession(model: model)
-        var decode: [Float] = []
-        for id in ids { decode += Array(try s.step(id)) }
-        return (prefill, decode)
-    }
-
     func check(_ fixture: String) throws {
         let masked = try Fixtures.model(fixture), compressed = try Fixtures.model(fixture)
         let masks = Self.maskHeads(masked, seed: 21)
@@ -179,8 +171,8 @@ final class CompactAttentionTests: XCTestCase {
         XCTAssertEqual(plans.first??.layout.qkIndex.first?.count, 0, "layer 0, group 0 keeps no q·k dimension")
         XCTAssertEqual(plans.last??.layout.vIndex.last?.count, 0, "last layer, last group keeps no value dimension")
         let ids: [Int32] = [1, 7, 300, 42, 5, 99, 12, 400, 3, 250, 17, 8, 64, 128, 255, 2, 33]
-        let want = try logits(masked, ids)
-        var got = try logits(compressed, ids)
+        let want = try prefillAndDecodeLogits(masked, ids)
+        var got = try prefillAndDecodeLogits(compressed, ids)
         XCTAssertLessThanOrEqual(relativeError(got.prefill, want.prefill), 1e-4, fixture + " prefill")
         XCTAssertLessThanOrEqual(relativeError(got.decode, want.decode), 1e-4, fixture + " decode")
 
@@ -189,7 +181,7 @@ final class CompactAttentionTests: XCTestCase {
         try ModelWriter.write(model: compressed, source: try ModelFiles.open(Fixtures.fixture(fixture)), to: dir + "/m")
         let reloaded = try loadModel(ModelFiles.open(dir + "/m"))
         XCTAssertEqual(Self.plans(reloaded).map { $0?.layout }, plans.map { $0?.layout }, fixture + " plans after reload")
-        got = try logits(reloaded, ids)
+        got = try prefillAndDecodeLogits(reloaded, ids)
         XCTAssertLessThanOrEqual(relativeError(got.prefill, want.prefill), 1e-4, fixture + " prefill after reload")
     }
 
@@ -209,9 +201,9 @@ final class CompactAttentionTests: XCTestCase {
         m.blocks[2].v = v   // behind the model's back: the plan no longer matches and is ignored
         XCTAssertEqual(m.blocks[2].attention.map { $0.matches(m.blocks[2].q, m.blocks[2].k, m.blocks[2].v, m.blocks[2].o) }, false)
         let ids: [Int32] = [1, 20, 30, 40, 50]
-        XCTAssertLessThanOrEqual(relativeError(try logits(compressed, ids).prefill, try logits(masked, ids).prefill), 1e-4)
+        XCTAssertLessThanOrEqual(relativeError(try prefillAndDecodeLogits(compressed, ids).prefill, try prefillAndDecodeLogits(masked, ids).prefill), 1e-4)
         compressed.setLinear(name, v)
         XCTAssertNotNil(m.blocks[2].attention, "still compact: q/k/o are compacted and v's dead rows are found in the dense weight")
-        XCTAssertLessThanOrEqual(relativeError(try logits(compressed, ids).prefill, try logits(masked, ids).prefill), 1e-4)
+        XCTAssertLessThanOrEqual(relativeError(try prefillAndDecodeLogits(compressed, ids).prefill, try prefillAndDecodeLogits(masked, ids).prefill), 1e-4)
     }
 }

@@ -50,14 +50,6 @@ final class SparseModelTests: XCTestCase {
         return removed
     }
 
-    func logits(_ model: CausalLM, _ ids: [Int32]) throws -> (prefill: [Float], decode: [Float]) {
-        let prefill = try InferenceSession(model: model).logitsForAll(ids)
-        let s = InferenceSession(model: model)
-        var decode: [Float] = []
-        for id in ids { decode += Array(try s.step(id)) }
-        return (prefill, decode)
-    }
-
     func check(_ fixture: String, _ structure: Structure) throws {
         let masked = try Fixtures.model(fixture), compressed = try Fixtures.model(fixture)
         let masks = Self.mask(masked, structure, seed: 5)
@@ -77,9 +69,9 @@ final class SparseModelTests: XCTestCase {
             XCTAssertEqual(compressed.linear(name)?.denseWeight.data, masked.linear(name)?.denseWeight.data, name)
         }
         let ids: [Int32] = [1, 7, 300, 42, 5, 99, 12, 400, 3, 250, 17, 8, 64, 128, 255, 2, 33]
-        let want = try logits(masked, ids)
+        let want = try prefillAndDecodeLogits(masked, ids)
         let what = "\(fixture) \(structure.rawValue)"
-        var got = try logits(compressed, ids)
+        var got = try prefillAndDecodeLogits(compressed, ids)
         XCTAssertLessThanOrEqual(relativeError(got.prefill, want.prefill), 1e-4, what + " prefill")
         XCTAssertLessThanOrEqual(relativeError(got.decode, want.decode), 1e-4, what + " decode")
 
@@ -94,7 +86,7 @@ final class SparseModelTests: XCTestCase {
         for name in masked.blockLinearNames {
             XCTAssertEqual(reloaded.linear(name)?.storageKind, compressed.linear(name)?.storageKind, name)
         }
-        got = try logits(reloaded, ids)
+        got = try prefillAndDecodeLogits(reloaded, ids)
         XCTAssertLessThanOrEqual(relativeError(got.prefill, want.prefill), 1e-4, what + " prefill after reload")
         XCTAssertLessThanOrEqual(relativeError(got.decode, want.decode), 1e-4, what + " decode after reload")
     }
@@ -115,6 +107,6 @@ final class SparseModelTests: XCTestCase {
         XCTAssertNil(m.blocks[1].mlpChain)
         XCTAssertNotNil(m.blocks[0].mlpChain)
         let ids: [Int32] = [1, 20, 30, 40]
-        XCTAssertLessThanOrEqual(relativeError(try logits(compressed, ids).prefill, try logits(masked, ids).prefill), 1e-4)
+        XCTAssertLessThanOrEqual(relativeError(try prefillAndDecodeLogits(compressed, ids).prefill, try prefillAndDecodeLogits(masked, ids).prefill), 1e-4)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 
-/// Eight-lane float helpers for the elementwise parts of the forward and training passes (softmax rows, SiLU):
+/// Eight-lane float helpers for the elementwise parts of the training passes (softmax rows, SiLU;
+/// the inference forward uses the AVX-512/AVX2 C kernels of vector_kernels.h):
 /// float reductions do not auto-vectorize (the compiler keeps their order), and libm's expf is
 /// called one value at a time.
 

@@ -21,9 +21,6 @@ public struct CompactAttention: @unchecked Sendable {
         sq.sameStorage(q.weight) && sk.sameStorage(k.weight) && sv.sameStorage(v.weight) && so.sameStorage(o.weight)
     }
 
-    /// Bytes of the repacked q/k/v/o weights.
-    public var bytes: Int { [q, k, v, o].reduce(0) { $0 + $1.storageBytes } }
-
     /// The per-head plan of these layers, or nil when no head loses a dimension, no layer is
     /// compacted, or a layer is in a sparse storage (the layers then run as they are, still exactly).
     /// q: [heads·d, C]; k, v: [kvHeads·d, C]; o: [C', heads·d]
