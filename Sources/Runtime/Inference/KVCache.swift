@@ -1,5 +1,7 @@
 /// Keys and values of every layer for the positions seen so far.
-/// Per layer: k, v: [capacity, kvDim] (positions × kv heads·head size).
+/// Per layer: k, v: [capacity, kvDim] (positions × kv heads·head size). A layer whose attention
+/// runs per head at kept sizes (`CompactAttention`) stores rows of its compact widths
+/// kWidth / vWidth ≤ kvDim at the start of the same buffers.
 public final class KVCache {
     public let layers: Int
     public let kvDim: Int
