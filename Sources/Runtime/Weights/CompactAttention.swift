@@ -10,7 +10,7 @@
 /// and o_proj with its kept columns in the compact output order (read directly, no gather); the
 /// KV cache holds the compact k and v rows (stride kWidth / vWidth inside the full-width buffers).
 /// The repacked copies sit beside the layers' own storages (which stay what is saved and
-/// inspected), so a compacted attention costs its kept weights twice in memory, once per token.
+/// inspected): a compacted attention holds its kept weights twice in memory (reads them once per token).
 public struct CompactAttention: @unchecked Sendable {
     public let layout: HeadLayout
     let q: Linear, k: Linear, v: Linear, o: Linear
