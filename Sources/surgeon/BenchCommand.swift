@@ -35,15 +35,15 @@ struct BenchCommand: ParsableCommand {
             if n > 0 { tests.append(.generate(n)) }
             var rows: [[String: Any]] = []
             var baseline: [String: Double] = [:]
-            if o == "md" {
-                print("| model | size | linears | params | sparsity | threads | test | t/s | speedup |")
-                print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-            }
             let models = try model.map { try loadModel(ModelFiles.open($0)) }
             // per test, the models take turns run by run (see runBench(models:))
             var results: [[BenchResult]] = Array(repeating: [], count: models.count)
             for test in tests {
                 for (i, res) in try runBench(models: models, test: test, repetitions: r).enumerated() { results[i].append(res) }
+            }
+            if o == "md" {
+                print("| model | size | linears | params | sparsity | threads | test | t/s | speedup |")
+                print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             }
             for (i, path) in model.enumerated() {
                 let stats = weightStats(models[i])
