@@ -74,13 +74,9 @@ public final class BenchCase {
     }
 }
 
-/// Times a test `repetitions` times after one warm-up run.
-public func runBench(model: CausalLM, test: BenchTest, repetitions: Int) throws -> BenchResult {
-    try runBench(models: [model], test: test, repetitions: repetitions)[0]
-}
-
-/// Times several models on one test, taking turns run by run (one warm-up round first), so a
-/// shared machine's changing load falls on all of them alike and their ratios stay meaningful.
+/// Times one or more models on one test `repetitions` times, taking turns run by run (one
+/// warm-up round first), so a shared machine's changing load falls on all of them alike and
+/// their ratios stay meaningful.
 public func runBench(models: [CausalLM], test: BenchTest, repetitions: Int) throws -> [BenchResult] {
     let cases = try models.map { try BenchCase(model: $0, test: test) }
     var runs = [[Double]](repeating: [], count: cases.count)

@@ -37,6 +37,7 @@ func attentionHeads<G: AttentionGeometry>(q: UnsafePointer<Float>, ldq: Int, k: 
     let group = heads / kvHeads
     let B = attentionRowBlock
     let blocks = (T + B - 1) / B
+    let level = SparseKernels.level
     Parallel.forEach(blocks * heads) { u in
         let block = blocks - 1 - u / heads, h = u % heads, g = h / group
         let dqk = geometry.qkDims(g), dv = geometry.vDims(g)
@@ -47,7 +48,7 @@ func attentionHeads<G: AttentionGeometry>(q: UnsafePointer<Float>, ldq: Int, k: 
                 sgemm(transA: false, transB: true, M: rows, N: m, K: dqk, alpha: scale, q + t0 * ldq + geometry.qColumn(h), lda: ldq,
                       k + geometry.kColumn(g), ldb: ldk, s, ldc: m)
                 for i in 0..<rows {
-                    softmaxCausalRow(s + i * m, valid: pos0 + t0 + i + 1, total: m)
+                    softmaxCausalRow(s + i * m, valid: pos0 + t0 + i + 1, total: m, level: level)
                 }
             } else {
                 // all scores 0: uniform weights over the visible positions
@@ -64,9 +65,9 @@ func attentionHeads<G: AttentionGeometry>(q: UnsafePointer<Float>, ldq: Int, k: 
 }
 
 /// Softmax over the first `valid` entries of a row; entries valid..<total become 0 (the causal mask).
-/// The exponentials run in the SIMD kernels of vector_kernels.h.  r: [total]
+/// The exponentials run in the SIMD kernels of vector_kernels.h at `level`.  r: [total]
 @inline(__always)
-public func softmaxCausalRow(_ r: UnsafeMutablePointer<Float>, valid: Int, total: Int) {
-    surgeon_softmax(SparseKernels.level, r, valid)
+public func softmaxCausalRow(_ r: UnsafeMutablePointer<Float>, valid: Int, total: Int, level: Int32 = SparseKernels.level) {
+    surgeon_softmax(level, r, valid)
     if valid < total { (r + valid).update(repeating: 0, count: total - valid) }
 }
