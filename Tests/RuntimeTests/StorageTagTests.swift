@@ -36,6 +36,9 @@ final class StorageTagTests: XCTestCase {
         var want = [Float](repeating: 0, count: 3 * dense.outFeatures)
         dense.forward(x, &want, T: 3)
         XCTAssertEqual(StorageKind.allCases, [.dense, .compacted, .twoFour, .bitmask, .csr])
+        XCTAssertEqual(StorageKind.allCases.map(\.rawValue), ["dense", "compacted", "2:4", "bitmask", "csr"])
+        XCTAssertEqual(String(decoding: try JSONEncoder().encode([StorageKind.twoFour]), as: UTF8.self), #"["2:4"]"#)
+        XCTAssertEqual(try JSONDecoder().decode([StorageKind].self, from: Data(#"["csr"]"#.utf8)), [.csr])
         for type in StorageRegistry.types {
             let kind = type.kind
             let estimate = try XCTUnwrap(type.estimatedBytes(plan), "\(kind) holds the pattern layer")
@@ -79,6 +82,9 @@ final class StorageTagTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (dense, plan) = try patternLayer()
         let layer = Linear(weight: try TwoFourWeight.build(plan), bias: dense.bias)
+        XCTAssertNil(StorageKind(rawValue: "2:4-f16"))
+        XCTAssertEqual(StorageKind(rawValue: "2:4"), .twoFour)
+        XCTAssertThrowsError(try JSONDecoder().decode([StorageKind].self, from: Data(#"["2:4-f16"]"#.utf8)))
         let file = try write(layer, dir, "future", metadata: [Linear.storageTagKey(Self.name): "2:4-f16"])
         XCTAssertThrowsError(try Linear.load(from: file, name: Self.name, rows: 20, cols: 37, bias: true)) { e in
             guard case StorageError.unknownStorage(let f, let l, let t, let known) = e else { return XCTFail("\(e)") }

@@ -2,7 +2,7 @@ import CBLAS
 
 extension StorageKind {
     /// Packed nonzeros and one bit per weight (unstructured, moderate sparsity).
-    public static let bitmask = StorageKind(rawValue: "bitmask")
+    public static let bitmask = StorageKind(tag: "bitmask")
 }
 
 /// Unstructured sparse storage of W [R, C] for moderate sparsity: one bit per weight plus the

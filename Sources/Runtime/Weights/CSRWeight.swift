@@ -1,6 +1,6 @@
 extension StorageKind {
     /// Packed nonzeros with 16-bit column indices and row offsets (unstructured, high sparsity).
-    public static let csr = StorageKind(rawValue: "csr")
+    public static let csr = StorageKind(tag: "csr")
 }
 
 /// Unstructured sparse storage of W [R, C] for high sparsity (density below about 1/16, where a

@@ -1,6 +1,6 @@
 extension StorageKind {
     /// Kept rows and columns with their index lists (structured pruning).
-    public static let compacted = StorageKind(rawValue: "compacted")
+    public static let compacted = StorageKind(tag: "compacted")
 }
 
 /// Structured storage: only the kept rows and columns of W [R, C], with their index lists.

@@ -1,6 +1,6 @@
 extension StorageKind {
     /// Row-major float32, zeros included (every Hugging Face checkpoint).
-    public static let dense = StorageKind(rawValue: "dense")
+    public static let dense = StorageKind(tag: "dense")
 }
 
 /// W [R, C] row-major float32, zeros included.

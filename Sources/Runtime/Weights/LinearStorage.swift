@@ -89,10 +89,16 @@ public protocol RowColumnCompacted: LinearStorage {
 
 /// Which storage a linear layer's weight uses: the tag written in files and the name
 /// compression.json and inspect print. Each storage declares its own (`LinearStorage.kind`), e.g.
-/// `extension StorageKind { public static let csr = StorageKind(rawValue: "csr") }` in CSRWeight.swift.
+/// `extension StorageKind { public static let csr = StorageKind(tag: "csr") }` in CSRWeight.swift.
 public struct StorageKind: RawRepresentable, Hashable, Sendable, Codable, CaseIterable, CustomStringConvertible {
     public let rawValue: String
-    public init(rawValue: String) { self.rawValue = rawValue }
+    /// Any tag, known or not (a file may name a storage this build does not have).
+    public init(tag: String) { rawValue = tag }
+    /// The kind of a registered storage, nil for a tag no storage has (as the enum this was).
+    public init?(rawValue: String) {
+        guard let type = StorageRegistry.types.first(where: { $0.kind.rawValue == rawValue }) else { return nil }
+        self = type.kind
+    }
     public var description: String { rawValue }
     /// The kinds of every registered storage (`StorageRegistry.types`).
     public static var allCases: [StorageKind] { StorageRegistry.types.map { $0.kind } }

@@ -46,7 +46,7 @@ extension Linear {
     /// The storage layer `name` is saved in: its tag, else dense for a plain `<name>.weight`, else
     /// what a file from before the tags holds.
     static func storedKind(_ src: WeightSource, layer name: String) throws -> StorageKind {
-        if let tag = src.metadata[storageTagKey(name)] { return StorageKind(rawValue: tag) }
+        if let tag = src.metadata[storageTagKey(name)] { return StorageKind(tag: tag) }
         let w = name + ".weight"
         if src.has(w) { return .dense }
         if let legacy = legacyStorageKind(src, weight: w) { return legacy }

@@ -2,7 +2,7 @@ import CBLAS
 
 extension StorageKind {
     /// Two values and their 2-bit positions per group of 4 inputs.
-    public static let twoFour = StorageKind(rawValue: "2:4")
+    public static let twoFour = StorageKind(tag: "2:4")
 }
 
 /// 2:4 packed storage of W [R, C]: each group of 4 consecutive inputs (4g ..< 4g+4, the last
