@@ -1,8 +1,12 @@
 /// y = x Wᵀ + b for a weight W of R outputs × C inputs, whatever storage holds W.
 public struct Linear: Sendable {
-    /// W in its storage (see `LinearStorage`).
+    /// W in its storage (see `LinearStorage`); a new one must have the layer's shape.
     public var weight: any LinearStorage {
-        didSet { compact = weight as? any RowColumnCompacted }
+        didSet {
+            precondition(weight.rows == outFeatures && weight.cols == inFeatures,
+                         "storage is \(weight.rows)×\(weight.cols), layer \(outFeatures)×\(inFeatures)")
+            compact = weight as? any RowColumnCompacted
+        }
     }
     /// `weight` when its storage keeps whole rows and columns: checked once, when the storage is
     /// set, so the forwards test a field instead of casting per call.
