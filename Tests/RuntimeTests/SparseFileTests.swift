@@ -13,7 +13,8 @@ final class SparseFileTests: XCTestCase {
         return dir + "/ok/model.safetensors"
     }
 
-    /// Copies the model directory to dir/bad with tensor `name` rewritten by `edit`, then opens it.
+    /// Copies the model directory to dir/bad with tensor `name` rewritten by `edit` (the metadata,
+    /// storage tags included, kept), then opens it.
     func openEdited(_ path: String, _ dir: String, _ name: String,
                     _ edit: (inout SafetensorsWriter.Item) -> Void) throws -> CausalLM {
         let src = try SafetensorsFile(path: path)
@@ -28,7 +29,7 @@ final class SparseFileTests: XCTestCase {
         let bad = dir + "/bad"
         try? FileManager.default.removeItem(atPath: bad)
         try FileManager.default.copyItem(atPath: (path as NSString).deletingLastPathComponent, toPath: bad)
-        try SafetensorsWriter.write(items, to: bad + "/model.safetensors")
+        try SafetensorsWriter.write(items, metadata: src.metadata, to: bad + "/model.safetensors")
         return try loadModel(ModelFiles.open(bad))
     }
 

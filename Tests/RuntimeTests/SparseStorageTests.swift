@@ -46,10 +46,10 @@ final class SparseStorageTests: XCTestCase {
 
     /// Every storage built from `w` computes what the dense layer does, for T = 1, 3, 17, with and
     /// without bias, overwriting and accumulating, at every SIMD level of this CPU.
-    func checkAllPaths(_ w: [Float], R: Int, C: Int, storages: [LinearWeight], rng: inout SeededRandom, label: String) {
+    func checkAllPaths(_ w: [Float], R: Int, C: Int, storages: [any LinearStorage], rng: inout SeededRandom, label: String) {
         for hasBias in [false, true] {
             let bias = hasBias ? randomWeights(R, &rng) : nil
-            let dense = Linear(weight: .dense(w), outFeatures: R, inFeatures: C, bias: bias)
+            let dense = Linear(weight: DenseStorage(rows: R, cols: C, values: w), outFeatures: R, inFeatures: C, bias: bias)
             for storage in storages {
                 let layer = Linear(weight: storage, outFeatures: R, inFeatures: C, bias: bias)
                 XCTAssertEqual(layer.denseWeight.data, w, "\(label) \(storage.kind) dense()")
@@ -91,7 +91,7 @@ final class SparseStorageTests: XCTestCase {
             let s = try TwoFourWeight(dense: w, rows: R, cols: C)
             let nv = 2 * ((C + 3) / 4)
             XCTAssertEqual(s.bytes, 4 * R * nv + 4 * R * ((nv + 15) / 16))
-            checkAllPaths(w, R: R, C: C, storages: [.twoFour(s), .bitmask(try BitmaskWeight(dense: w, rows: R, cols: C))],
+            checkAllPaths(w, R: R, C: C, storages: [s, try BitmaskWeight(dense: w, rows: R, cols: C)],
                           rng: &rng, label: "2:4")
         }
     }
@@ -106,7 +106,7 @@ final class SparseStorageTests: XCTestCase {
                 let bm = try BitmaskWeight(dense: w, rows: R, cols: C), csr = try CSRWeight(dense: w, rows: R, cols: C)
                 XCTAssertEqual(bm.bytes, 4 * nnz + 2 * R * ((C + 15) / 16))
                 XCTAssertEqual(csr.bytes, 6 * nnz + 4 * (R + 1))
-                checkAllPaths(w, R: R, C: C, storages: [.bitmask(bm), .csr(csr)], rng: &rng, label: "unstructured \(sparsity)")
+                checkAllPaths(w, R: R, C: C, storages: [bm, csr], rng: &rng, label: "unstructured \(sparsity)")
             }
         }
     }
@@ -124,9 +124,9 @@ final class SparseStorageTests: XCTestCase {
             let shuffled = try CompactedWeight(dense: w, rows: R, cols: C, keptRows: keptR.reversed(), keptCols: keptC.reversed())
             let rowsOnly = try CompactedWeight(dense: w, rows: R, cols: C, keptRows: (0..<R).map { Int32($0) }, keptCols: keptC)
             let colsOnly = try CompactedWeight(dense: w, rows: R, cols: C, keptRows: keptR, keptCols: (0..<C).map { Int32($0) })
-            checkAllPaths(w, R: R, C: C, storages: [.compacted(s), .compacted(shuffled), .compacted(rowsOnly), .compacted(colsOnly)],
+            checkAllPaths(w, R: R, C: C, storages: [s, shuffled, rowsOnly, colsOnly],
                           rng: &rng, label: "compacted")
-            let l = Linear(weight: .compacted(s), outFeatures: R, inFeatures: C)
+            let l = Linear(weight: s, outFeatures: R, inFeatures: C)
             XCTAssertEqual(l.removedRows, rr)
             XCTAssertEqual(l.removedCols, rc)
         }
@@ -137,10 +137,10 @@ final class SparseStorageTests: XCTestCase {
         var rng = SeededRandom(seed: 15)
         let (R, C) = (9, 7)
         let w = [Float](repeating: 0, count: R * C)
-        let storages: [LinearWeight] = [
-            .compacted(try CompactedWeight(rows: R, cols: C, keptRows: [], keptCols: [], values: [])),
-            .compacted(try CompactedWeight(dense: w, rows: R, cols: C, keptRows: [2, 5], keptCols: [])),
-            .compacted(try CompactedWeight(dense: w, rows: R, cols: C, keptRows: [], keptCols: [1, 3])),
+        let storages: [any LinearStorage] = [
+            try CompactedWeight(rows: R, cols: C, keptRows: [], keptCols: [], values: []),
+            try CompactedWeight(dense: w, rows: R, cols: C, keptRows: [2, 5], keptCols: []),
+            try CompactedWeight(dense: w, rows: R, cols: C, keptRows: [], keptCols: [1, 3]),
         ]
         checkAllPaths(w, R: R, C: C, storages: storages, rng: &rng, label: "empty compacted")
     }
@@ -152,13 +152,13 @@ final class SparseStorageTests: XCTestCase {
         for (i, R) in Rs.enumerated() {
             var w = randomWeights(R * C, &rng)
             Masks.twoFour(&w, rows: R, cols: C)
-            let storage: LinearWeight = i == 0 ? .twoFour(try TwoFourWeight(dense: w, rows: R, cols: C))
-                : i == 1 ? .compacted(try CompactedWeight(dense: w, rows: R, cols: C, keptRows: (0..<R).filter { $0 % 3 != 0 }.map { Int32($0) },
-                                                            keptCols: (0..<C).map { Int32($0) }))
-                : .bitmask(try BitmaskWeight(dense: w, rows: R, cols: C))
+            let storage: any LinearStorage = i == 0 ? try TwoFourWeight(dense: w, rows: R, cols: C)
+                : i == 1 ? try CompactedWeight(dense: w, rows: R, cols: C, keptRows: (0..<R).filter { $0 % 3 != 0 }.map { Int32($0) },
+                                               keptCols: (0..<C).map { Int32($0) }) as any LinearStorage
+                : try BitmaskWeight(dense: w, rows: R, cols: C)
             if i == 1 { Masks.rowsCols(&w, rows: R, cols: C, removedRows: (0..<R).filter { $0 % 3 == 0 }, removedCols: []) }
             let b = randomWeights(R, &rng)
-            denseLayers.append(Linear(weight: .dense(w), outFeatures: R, inFeatures: C, bias: b))
+            denseLayers.append(Linear(weight: DenseStorage(rows: R, cols: C, values: w), outFeatures: R, inFeatures: C, bias: b))
             mixed.append(Linear(weight: storage, outFeatures: R, inFeatures: C, bias: b))
         }
         for T in [1, 5] {

@@ -20,6 +20,7 @@ public enum ModelWriter {
         let items = storedParameterItems(model)
         var meta = metadata
         meta["format"] = "pt"
+        meta.merge(storageTags(model)) { _, tag in tag }   // each block linear's storage (Weights/StorageTensors.swift)
         try SafetensorsWriter.write(items, metadata: meta, to: join("model.safetensors"))
         if let src = source.directory {
             for f in tokenizerFiles {

@@ -187,6 +187,11 @@ public struct SafetensorsWriter {
             self.shape = shape
             self.bytes = ints.withUnsafeBytes { Array($0) }
         }
+        /// Integers stored exactly, little-endian; `dtype` must have the element's size.
+        public init<T: FixedWidthInteger>(name: String, dtype: SafetensorsDType, shape: [Int], integers: [T]) {
+            precondition(dtype.size == MemoryLayout<T>.size, "\(dtype.rawValue) does not hold \(T.self)")
+            self.init(name: name, dtype: dtype, shape: shape, bytes: integers.map { $0.littleEndian }.withUnsafeBytes { Array($0) })
+        }
     }
 
     public static func write(_ items: [Item], metadata: [String: String] = [:], to path: String) throws {

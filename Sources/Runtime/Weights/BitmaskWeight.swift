@@ -1,12 +1,20 @@
 import CBLAS
 
+extension StorageKind {
+    /// Packed nonzeros and one bit per weight (unstructured, moderate sparsity).
+    public static let bitmask = StorageKind(tag: "bitmask")
+}
+
 /// Unstructured sparse storage of W [R, C] for moderate sparsity: one bit per weight plus the
 /// nonzeros packed in row-major order.
 ///   values: [nnz] nonzeros, row by row, each row in column order
 ///   mask:   [R, nm] uint16, nm = ceil(C/16); bit c%16 of word c/16 is set when W[r, c] is stored
 ///           (bits past C are clear)
 /// Row starts are rebuilt from the mask's popcounts. Bytes: 4·nnz + 2·R·nm.
-public final class BitmaskWeight: RowDecompressing, @unchecked Sendable {
+/// Saved as `<layer>.weight.values` F32 [nnz] and `.bitmask` U16 [R, nm].
+public final class BitmaskWeight: RowDecompressing, LinearStorage {
+    public static var kind: StorageKind { .bitmask }
+    public static var relativeThroughput: Double { 0.9 }
     public let rows: Int, cols: Int
     public let mask: [UInt16]
     /// nnz values followed by 16 zeros, so SIMD loads may run past the last row.
@@ -58,6 +66,7 @@ public final class BitmaskWeight: RowDecompressing, @unchecked Sendable {
     }
 
     public var bytes: Int { 4 * nonzeros + 2 * mask.count }
+    public var summary: String { "bitmask (\(nonzeros) nonzeros)" }
 
     /// Writes dense rows `range` as [range.count, C] into `out`.
     public func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
@@ -73,7 +82,7 @@ public final class BitmaskWeight: RowDecompressing, @unchecked Sendable {
 
     /// Output rows `range`.  x: [T, C] (stride ldx); y: [T, R] (stride ldy)
     @inline(__always)
-    func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
+    public func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
                  rows range: Range<Int>, accumulate: Bool) {
         if range.isEmpty || T == 0 || forwardTiled(x, ldx: ldx, y, ldy: ldy, T: T, rows: range, accumulate: accumulate) { return }
         let level = SparseKernels.level
@@ -87,5 +96,26 @@ public final class BitmaskWeight: RowDecompressing, @unchecked Sendable {
                 }
             }
         }
+    }
+}
+
+extension BitmaskWeight {
+    public func items(weight w: String) -> [SafetensorsWriter.Item] {
+        [.init(name: w + ".values", shape: [nonzeros], floats: Array(values)),
+         .init(name: w + ".bitmask", dtype: .u16, shape: [rows, wordsPerRow], integers: mask)]
+    }
+
+    public static func load(from src: WeightSource, weight w: String, rows: Int, cols: Int) throws -> BitmaskWeight {
+        let mask: [UInt16] = try loadIntegers(src, w + ".bitmask", .u16, shape: [rows, (cols + 15) / 16])
+        return try BitmaskWeight(rows: rows, cols: cols, values: try loadStoredValues(src, weight: w, shape: nil), mask: mask,
+                                 origin: src.origin, name: w)
+    }
+
+    public static func estimatedBytes(_ layer: PlannedLayer) -> Int? {
+        4 * layer.nonzeros + 2 * layer.rows * ((layer.cols + 15) / 16)
+    }
+
+    public static func build(_ layer: PlannedLayer) throws -> BitmaskWeight {
+        try BitmaskWeight(dense: layer.values, rows: layer.rows, cols: layer.cols)
     }
 }

@@ -11,16 +11,16 @@
 /// KV cache holds the compact k and v rows (stride kWidth / vWidth inside the full-width buffers).
 /// The repacked copies sit beside the layers' own storages (which stay what is saved and
 /// inspected): a compacted attention holds its kept weights twice in memory (reads them once per token).
-public struct CompactAttention: @unchecked Sendable {
+public struct CompactAttention: Sendable {
     public let layout: HeadLayout
     let q: Linear, k: Linear, v: Linear, o: Linear
     /// The layers' storages the plan was built from, retained so their addresses stay unique.
-    private let sq: LinearWeight, sk: LinearWeight, sv: LinearWeight, so: LinearWeight
+    private let sq: any LinearStorage, sk: any LinearStorage, sv: any LinearStorage, so: any LinearStorage
 
     /// True while the layers still hold the storages the plan was built from.
     @inline(__always)
     public func matches(_ q: Linear, _ k: Linear, _ v: Linear, _ o: Linear) -> Bool {
-        sq.sameStorage(q.weight) && sk.sameStorage(k.weight) && sv.sameStorage(v.weight) && so.sameStorage(o.weight)
+        sq === q.weight && sk === k.weight && sv === v.weight && so === o.weight
     }
 
     /// The per-head plan of these layers, or nil when no head loses a dimension, no layer is
@@ -29,8 +29,8 @@ public struct CompactAttention: @unchecked Sendable {
     public static func detect(q: Linear, k: Linear, v: Linear, o: Linear, heads: Int, kvHeads: Int, headDim d: Int,
                               rotary: Bool) -> CompactAttention? {
         let layers = [q, k, v, o]
-        guard layers.contains(where: { $0.storageKind == .compacted }),
-              layers.allSatisfy({ $0.storageKind == .compacted || $0.storageKind == .dense }),
+        guard layers.contains(where: { $0.compact != nil }),
+              layers.allSatisfy({ $0.compact != nil || $0.storageKind == .dense }),
               kvHeads > 0, heads % kvHeads == 0, !rotary || d % 2 == 0,
               q.outFeatures == heads * d, k.outFeatures == kvHeads * d, v.outFeatures == kvHeads * d,
               o.inFeatures == heads * d, q.inFeatures == k.inFeatures, k.inFeatures == v.inFeatures else { return nil }
@@ -103,7 +103,7 @@ public struct CompactAttention: @unchecked Sendable {
         let C = l.inFeatures
         let cols = (0..<C).filter { c in rows.contains { w[Int($0) * C + c] != 0 } }.map { Int32($0) }
         guard let s = try? CompactedWeight(dense: w, rows: l.outFeatures, cols: C, keptRows: rows, keptCols: cols) else { return nil }
-        return Linear(weight: .compacted(s), outFeatures: l.outFeatures, inFeatures: C, bias: l.bias)
+        return Linear(weight: s, outFeatures: l.outFeatures, inFeatures: C, bias: l.bias)
     }
 
     /// The layer compacted to exactly `cols` in this order (input read compactly), rows where they have a weight.
@@ -111,23 +111,6 @@ public struct CompactAttention: @unchecked Sendable {
         let C = l.inFeatures
         let rows = (0..<l.outFeatures).filter { r in cols.contains { w[r * C + Int($0)] != 0 } }.map { Int32($0) }
         guard let s = try? CompactedWeight(dense: w, rows: l.outFeatures, cols: C, keptRows: rows, keptCols: cols) else { return nil }
-        return Linear(weight: .compacted(s), outFeatures: l.outFeatures, inFeatures: C, bias: l.bias)
-    }
-}
-
-extension LinearWeight {
-    /// True when both values share one stored buffer (the same compacted object or dense array
-    /// storage). Sound while one of them is retained: the address cannot be reused meanwhile.
-    @inline(__always)
-    func sameStorage(_ other: LinearWeight) -> Bool {
-        switch (self, other) {
-        case (.dense(let a), .dense(let b)):
-            return a.count == b.count && a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pa.baseAddress == $0.baseAddress } }
-        case (.compacted(let a), .compacted(let b)): return a === b
-        case (.twoFour(let a), .twoFour(let b)): return a === b
-        case (.bitmask(let a), .bitmask(let b)): return a === b
-        case (.csr(let a), .csr(let b)): return a === b
-        default: return false
-        }
+        return Linear(weight: s, outFeatures: l.outFeatures, inFeatures: C, bias: l.bias)
     }
 }

@@ -1,3 +1,8 @@
+extension StorageKind {
+    /// Kept rows and columns with their index lists (structured pruning).
+    public static let compacted = StorageKind(tag: "compacted")
+}
+
 /// Structured storage: only the kept rows and columns of W [R, C], with their index lists.
 /// The kept inputs are gathered, the kept outputs scattered; a removed row outputs exactly 0
 /// (plus its bias), a removed column is never read.
@@ -5,12 +10,15 @@
 ///   keptCols: [nc] distinct indices < C, in the order of the columns of `values`
 ///   values:   [nr, nc], values[i, j] = W[keptRows[i], keptCols[j]]
 /// Bytes: 4·nr·nc + 4·nr + 4·nc. Index lists may start with a shared prefix (see `MLPChain`).
-public final class CompactedWeight: @unchecked Sendable {
+/// Saved as `<layer>.weight.values` F32 [nr, nc], `.kept_rows` I32 [nr], `.kept_cols` I32 [nc].
+public final class CompactedWeight: RowColumnCompacted {
+    public static var kind: StorageKind { .compacted }
+    public static var relativeThroughput: Double { 1 }
     public let rows: Int, cols: Int
     public let keptRows: [Int32]
     public let keptCols: [Int32]
     public let values: [Float]
-    let removedRows: [Int32]
+    public let removedRows: [Int32]
     let rowsIdentity: Bool, colsIdentity: Bool
 
     /// Validates every index (corrupt lists throw, they never crash a later forward).
@@ -68,14 +76,16 @@ public final class CompactedWeight: @unchecked Sendable {
 
     public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
 
+    public var summary: String { "compacted \(keptRows.count)x\(keptCols.count) of \(rows)x\(cols)" }
+
     /// Parallel work units: the kept rows, plus one last unit that writes the removed rows.
-    var units: Int { keptRows.count + 1 }
+    public var units: Int { keptRows.count + 1 }
 
     /// Runs work units `units` (kept rows i ∈ units; unit nr writes the removed rows).
     /// x: [T, C] (stride ldx) — or [T, n] holding the first n kept columns when inputPrefix = n;
     /// y: [T, R] (stride ldy) — or [T, ·] in kept-row order when compactOutput (no removed rows).
     @inline(__always)
-    func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
+    public func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
                  units: Range<Int>, accumulate: Bool, bias: UnsafePointer<Float>?, inputPrefix: Int?, compactOutput: Bool) {
         let nr = keptRows.count, nc = keptCols.count
         let lo = units.lowerBound, hi = min(units.upperBound, nr)
@@ -145,10 +155,16 @@ public final class CompactedWeight: @unchecked Sendable {
         }
     }
 
-    /// Output rows `range` of the logical [R] layout (compatibility path of `Linear.forward(rows:)`).
-    /// x: [T, C] (stride ldx); y: [T, R] (stride ldy)
-    func forwardRows(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
-                     rows range: Range<Int>, accumulate: Bool, bias: UnsafePointer<Float>?) {
+    /// Output rows `range` of the logical [R] layout (the path of `Linear.forward(rows:)`; the
+    /// parallel forwards run work units instead).  x: [T, C] (stride ldx); y: [T, R] (stride ldy)
+    public func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
+                        rows range: Range<Int>, accumulate: Bool) {
+        forward(x, ldx: ldx, y, ldy: ldy, T: T, rows: range, accumulate: accumulate, bias: nil)
+    }
+
+    /// The same plus bias[r] on every output row, removed rows included.
+    public func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
+                        rows range: Range<Int>, accumulate: Bool, bias: UnsafePointer<Float>?) {
         let nc = keptCols.count
         for t in 0..<T {
             let xt = x + t * ldx, yt = y + t * ldy
@@ -164,5 +180,32 @@ public final class CompactedWeight: @unchecked Sendable {
                 yt[r] = accumulate ? yt[r] + b : b
             }
         }
+    }
+}
+
+extension CompactedWeight {
+    public func items(weight w: String) -> [SafetensorsWriter.Item] {
+        [.init(name: w + ".values", shape: [keptRows.count, keptCols.count], floats: values),
+         .init(name: w + ".kept_rows", dtype: .i32, shape: [keptRows.count], integers: keptRows),
+         .init(name: w + ".kept_cols", dtype: .i32, shape: [keptCols.count], integers: keptCols)]
+    }
+
+    public static func load(from src: WeightSource, weight w: String, rows: Int, cols: Int) throws -> CompactedWeight {
+        let kr: [Int32] = try loadIntegers(src, w + ".kept_rows", .i32, rank: 1)
+        let kc: [Int32] = try loadIntegers(src, w + ".kept_cols", .i32, rank: 1)
+        return try CompactedWeight(rows: rows, cols: cols, keptRows: kr, keptCols: kc,
+                                   values: try loadStoredValues(src, weight: w, shape: [kr.count, kc.count]), origin: src.origin, name: w)
+    }
+
+    /// Only when some row or column can be dropped.
+    public static func estimatedBytes(_ layer: PlannedLayer) -> Int? {
+        let kr = layer.keptRowCount, kc = layer.keptColCount
+        guard kr < layer.rows || kc < layer.cols else { return nil }
+        return 4 * (kr * kc + kr + kc)
+    }
+
+    /// The layer's removable rows and columns dropped, the others kept in ascending order.
+    public static func build(_ layer: PlannedLayer) throws -> CompactedWeight {
+        try CompactedWeight(dense: layer.values, rows: layer.rows, cols: layer.cols, keptRows: layer.keptRows, keptCols: layer.keptCols)
     }
 }

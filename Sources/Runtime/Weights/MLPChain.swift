@@ -9,16 +9,16 @@
 /// and has no bias there (for gate·up, either factor being 0 suffices).
 public struct MLPChain: Sendable {
     public let width: Int
-    let first: CompactedWeight
-    let second: CompactedWeight?
-    let last: CompactedWeight
+    let first: any RowColumnCompacted
+    let second: (any RowColumnCompacted)?
+    let last: any RowColumnCompacted
 
     /// True while the layers still hold the storages the chain was detected on.
     @inline(__always)
     public func matches(_ a: Linear, _ b: Linear?, _ d: Linear) -> Bool {
-        guard case .compacted(let sa) = a.weight, sa === first, case .compacted(let sd) = d.weight, sd === last else { return false }
+        guard let sa = a.compact, sa === first, let sd = d.compact, sd === last else { return false }
         if let second {
-            guard let b, case .compacted(let sb) = b.weight, sb === second else { return false }
+            guard let sb = b?.compact, sb === second else { return false }
         }
         return true
     }
@@ -26,10 +26,10 @@ public struct MLPChain: Sendable {
     /// The chain these layers form, or nil (they then run as separate layers, still exactly).
     /// first: [F, C] (gate or fc1); second: [F, C] (up, nil for OPT); last: [C', F] (down or fc2)
     public static func detect(first a: Linear, second b: Linear?, last d: Linear) -> MLPChain? {
-        guard case .compacted(let sa) = a.weight, case .compacted(let sd) = d.weight else { return nil }
-        var sb: CompactedWeight?
+        guard let sa = a.compact, let sd = d.compact else { return nil }
+        var sb: (any RowColumnCompacted)?
         if let b {
-            guard case .compacted(let s) = b.weight else { return nil }
+            guard let s = b.compact else { return nil }
             sb = s
         }
         let F = a.outFeatures
@@ -38,7 +38,7 @@ public struct MLPChain: Sendable {
         let limit = min(sa.keptRows.count, sd.keptCols.count, sb?.keptRows.count ?? Int.max)
         while n < limit && sa.keptRows[n] == sd.keptCols[n] && (sb.map { $0.keptRows[n] == sa.keptRows[n] } ?? true) { n += 1 }
         // Which intermediate units are exactly zero before the activation.
-        func zeroUnits(_ s: CompactedWeight, _ bias: [Float]?) -> [Bool] {
+        func zeroUnits(_ s: any RowColumnCompacted, _ bias: [Float]?) -> [Bool] {
             var z = [Bool](repeating: true, count: F)
             for r in s.keptRows { z[Int(r)] = false }
             if let bias { for j in 0..<F where bias[j] != 0 { z[j] = false } }

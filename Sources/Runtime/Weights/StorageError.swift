@@ -4,6 +4,8 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
     case corrupt(file: String, tensor: String, detail: String)
     /// A storage was asked for a weight that does not have its pattern.
     case patternMismatch(layer: String, storage: String, detail: String)
+    /// A layer's storage tag names no storage this build knows (`StorageRegistry`).
+    case unknownStorage(file: String, layer: String, tag: String, known: [String])
 
     public var description: String {
         switch self {
@@ -13,15 +15,10 @@ public enum StorageError: Error, CustomStringConvertible, Equatable {
         case .patternMismatch(let l, let s, let d):
             return "layer \(l) cannot be stored as \(s) (\(d)); prune it to that pattern first, or let the "
                 + "storage be chosen automatically."
+        case .unknownStorage(let f, let l, let t, let k):
+            return "\(f): layer \(l) is stored as \"\(t)\", a storage this build does not know (it knows "
+                + k.joined(separator: ", ") + "). The model was written by a newer surgeon or the file is damaged; "
+                + "update surgeon, or write the model again with `surgeon compress`."
         }
     }
-}
-
-/// Which storage a linear layer's weight uses (the names compression.json and inspect print).
-public enum StorageKind: String, Sendable, CaseIterable, Codable {
-    case dense
-    case compacted
-    case twoFour = "2:4"
-    case bitmask
-    case csr
 }

@@ -1,7 +1,10 @@
 import Foundation
 
 // How a block linear `<layer>` (e.g. `model.layers.0.mlp.up_proj`) is stored in model.safetensors.
-// The bias is always `<layer>.bias` (F32 [R]); the weight is one of:
+// The bias is always `<layer>.bias` (F32 [R]). The weight's storage is named by an explicit tag in
+// the safetensors header, `__metadata__["<layer>.weight.storage"]`, whose value is the storage's
+// `StorageKind` (`dense`, `compacted`, `2:4`, `bitmask`, `csr`); its tensors are those the storage
+// writes (`LinearStorage.items(weight:)`), `<layer>.weight` or `<layer>.weight.<part>`:
 //   dense      <layer>.weight              F32 [R, C]
 //   compacted  <layer>.weight.values       F32 [nr, nc]
 //              <layer>.weight.kept_rows    I32 [nr]
@@ -13,73 +16,62 @@ import Foundation
 //   csr        <layer>.weight.values       F32 [nnz]
 //              <layer>.weight.col_indices  U16 [nnz]
 //              <layer>.weight.row_offsets  I32 [R + 1]
-// Layouts are described in CompactedWeight, TwoFourWeight, BitmaskWeight and CSRWeight.
+// Layouts are described in DenseStorage, CompactedWeight, TwoFourWeight, BitmaskWeight and CSRWeight.
+// The loader dispatches on the tag through `StorageRegistry`; a tag it does not know is refused.
+// A layer without a tag is dense when `<layer>.weight` exists (every Hugging Face checkpoint), and
+// otherwise comes from a file written before the tags existed (LegacyStorageLayout.swift).
 
 extension Linear {
-    /// The tensors that store this layer's weight under `name` (the layer name, without `.weight`).
-    public func storageItems(name: String) -> [SafetensorsWriter.Item] {
-        let w = name + ".weight"
-        func ints<T: FixedWidthInteger>(_ n: String, _ dtype: SafetensorsDType, _ shape: [Int], _ v: [T]) -> SafetensorsWriter.Item {
-            SafetensorsWriter.Item(name: n, dtype: dtype, shape: shape, bytes: v.map { $0.littleEndian }.withUnsafeBytes { Array($0) })
-        }
-        switch weight {
-        case .dense(let d):
-            return [.init(name: w, shape: [outFeatures, inFeatures], floats: d)]
-        case .compacted(let s):
-            return [.init(name: w + ".values", shape: [s.keptRows.count, s.keptCols.count], floats: s.values),
-                    ints(w + ".kept_rows", .i32, [s.keptRows.count], s.keptRows),
-                    ints(w + ".kept_cols", .i32, [s.keptCols.count], s.keptCols)]
-        case .twoFour(let s):
-            return [.init(name: w + ".values", shape: [s.rows, s.valuesPerRow], floats: s.values),
-                    ints(w + ".positions", .u32, [s.rows, s.wordsPerRow], s.positions)]
-        case .bitmask(let s):
-            return [.init(name: w + ".values", shape: [s.nonzeros], floats: Array(s.values)),
-                    ints(w + ".bitmask", .u16, [s.rows, s.wordsPerRow], s.mask)]
-        case .csr(let s):
-            return [.init(name: w + ".values", shape: [s.values.count], floats: s.values),
-                    ints(w + ".col_indices", .u16, [s.colIndices.count], s.colIndices),
-                    ints(w + ".row_offsets", .i32, [s.rowOffsets.count], s.rowOffsets)]
-        }
-    }
+    /// The metadata key of layer `name`'s storage tag (`name` without `.weight`).
+    public static func storageTagKey(_ name: String) -> String { name + ".weight.storage" }
 
-    /// Loads layer `name` in whichever storage the source holds, checking every shape and index
-    /// against the config's [rows, cols] (a corrupt file throws, it never crashes a forward).
+    /// The tensors that store this layer's weight under `name` (the layer name, without `.weight`).
+    public func storageItems(name: String) -> [SafetensorsWriter.Item] { weight.items(weight: name + ".weight") }
+
+    /// The metadata entry naming this layer's storage: `<name>.weight.storage` = its tag.
+    public func storageTag(name: String) -> (key: String, value: String) { (Linear.storageTagKey(name), storageKind.rawValue) }
+
+    /// Loads layer `name` in the storage its tag names, checking every shape and index against the
+    /// config's [rows, cols] (a corrupt file throws, it never crashes a forward).
     public static func load(from src: WeightSource, name: String, rows R: Int, cols C: Int, bias: Bool) throws -> Linear {
         let w = name + ".weight"
         let b = bias ? try src.load(name + ".bias", shape: [R]).data : nil
-        if src.has(w) {
-            return Linear(weight: .dense(try src.load(w, shape: [R, C]).data), outFeatures: R, inFeatures: C, bias: b)
+        let kind = try storedKind(src, layer: name)
+        guard let type = StorageRegistry.type(of: kind) else {
+            throw StorageError.unknownStorage(file: src.origin, layer: name, tag: kind.rawValue, known: StorageKind.allCases.map(\.rawValue))
         }
-        let o = src.origin
-        func values(_ shape: [Int]?) throws -> [Float] {
-            let n = w + ".values"
-            guard let s = src.shape(of: n) else { throw ModelError.missingTensor(file: o, tensor: n) }
-            if let shape, s != shape { throw ModelError.shapeMismatch(file: o, tensor: n, expected: shape, found: s) }
-            guard s.count == (shape?.count ?? 1) else { throw ModelError.shapeMismatch(file: o, tensor: n, expected: [-1], found: s) }
-            return try src.load(n).data
-        }
-        let storage: LinearWeight
-        if src.has(w + ".kept_rows") {
-            let kr: [Int32] = try loadIntegers(src, w + ".kept_rows", .i32, rank: 1)
-            let kc: [Int32] = try loadIntegers(src, w + ".kept_cols", .i32, rank: 1)
-            storage = .compacted(try CompactedWeight(rows: R, cols: C, keptRows: kr, keptCols: kc,
-                                                     values: try values([kr.count, kc.count]), origin: o, name: w))
-        } else if src.has(w + ".positions") {
-            let nv = 2 * ((C + 3) / 4)
-            let pos: [UInt32] = try loadIntegers(src, w + ".positions", .u32, shape: [R, (nv + 15) / 16])
-            storage = .twoFour(try TwoFourWeight(rows: R, cols: C, values: try values([R, nv]), positions: pos, origin: o, name: w))
-        } else if src.has(w + ".bitmask") {
-            let mask: [UInt16] = try loadIntegers(src, w + ".bitmask", .u16, shape: [R, (C + 15) / 16])
-            storage = .bitmask(try BitmaskWeight(rows: R, cols: C, values: try values(nil), mask: mask, origin: o, name: w))
-        } else if src.has(w + ".col_indices") {
-            let ci: [UInt16] = try loadIntegers(src, w + ".col_indices", .u16, rank: 1)
-            let ro: [Int32] = try loadIntegers(src, w + ".row_offsets", .i32, shape: [R + 1])
-            storage = .csr(try CSRWeight(rows: R, cols: C, values: try values([ci.count]), colIndices: ci, rowOffsets: ro, origin: o, name: w))
-        } else {
-            throw ModelError.missingTensor(file: o, tensor: w)
-        }
-        return Linear(weight: storage, outFeatures: R, inFeatures: C, bias: b)
+        return Linear(weight: try type.load(from: src, weight: w, rows: R, cols: C), outFeatures: R, inFeatures: C, bias: b)
     }
+
+    /// The storage layer `name` is saved in: its tag, else dense for a plain `<name>.weight`, else
+    /// what a file from before the tags holds.
+    static func storedKind(_ src: WeightSource, layer name: String) throws -> StorageKind {
+        if let tag = src.metadata[storageTagKey(name)] { return StorageKind(tag: tag) }
+        let w = name + ".weight"
+        if src.has(w) { return .dense }
+        if let legacy = legacyStorageKind(src, weight: w) { return legacy }
+        throw ModelError.missingTensor(file: src.origin, tensor: w)
+    }
+}
+
+/// The storage tags of a model's block linears, for the safetensors metadata of a saved model.
+public func storageTags(_ model: CausalLM) -> [String: String] {
+    var tags: [String: String] = [:]
+    for name in model.blockLinearNames {
+        guard let tag = model.linear(name)?.storageTag(name: name) else { continue }
+        tags[tag.key] = tag.value
+    }
+    return tags
+}
+
+/// The F32 tensor `<weight>.values` of a compressed layer, with its shape checked (`shape`), or
+/// any length of rank 1 (`shape` nil).
+func loadStoredValues(_ src: WeightSource, weight w: String, shape: [Int]?) throws -> [Float] {
+    let n = w + ".values", o = src.origin
+    guard let s = src.shape(of: n) else { throw ModelError.missingTensor(file: o, tensor: n) }
+    if let shape, s != shape { throw ModelError.shapeMismatch(file: o, tensor: n, expected: shape, found: s) }
+    guard s.count == (shape?.count ?? 1) else { throw ModelError.shapeMismatch(file: o, tensor: n, expected: [-1], found: s) }
+    return try src.load(n).data
 }
 
 /// An integer tensor read exactly from a safetensors source (single file or shards), with its

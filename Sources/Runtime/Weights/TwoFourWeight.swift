@@ -1,5 +1,10 @@
 import CBLAS
 
+extension StorageKind {
+    /// Two values and their 2-bit positions per group of 4 inputs.
+    public static let twoFour = StorageKind(tag: "2:4")
+}
+
 /// 2:4 packed storage of W [R, C]: each group of 4 consecutive inputs (4g ..< 4g+4, the last
 /// group padded with zeros when C % 4 ≠ 0) keeps at most two weights.
 ///   values:    [R, nv], nv = 2·ceil(C/4); values 2g and 2g+1 are group g's kept weights
@@ -7,7 +12,10 @@ import CBLAS
 ///              (input 4·(j/2) + p) sits in bits 2·(j%16) of word j/16; within a group p0 < p1
 /// Padding values (a group with fewer than two nonzeros, the tail group) are 0.
 /// Bytes: 8·R·ceil(C/4) + 4·R·nw ≈ 0.53 of dense.
-public final class TwoFourWeight: RowDecompressing, @unchecked Sendable {
+/// Saved as `<layer>.weight.values` F32 [R, nv] and `.positions` U32 [R, nw].
+public final class TwoFourWeight: RowDecompressing, LinearStorage {
+    public static var kind: StorageKind { .twoFour }
+    public static var relativeThroughput: Double { 1 }
     public let rows: Int, cols: Int
     public let values: [Float]
     public let positions: [UInt32]
@@ -75,6 +83,7 @@ public final class TwoFourWeight: RowDecompressing, @unchecked Sendable {
     }
 
     public var bytes: Int { 4 * (values.count + positions.count) }
+    public var summary: String { "2:4" }
 
     /// Writes dense rows `range` as [range.count, C] into `out`.
     public func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
@@ -87,7 +96,7 @@ public final class TwoFourWeight: RowDecompressing, @unchecked Sendable {
 
     /// Output rows `range`.  x: [T, C] (stride ldx); y: [T, R] (stride ldy)
     @inline(__always)
-    func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
+    public func forward(_ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int,
                  rows range: Range<Int>, accumulate: Bool) {
         if range.isEmpty || T == 0 || forwardTiled(x, ldx: ldx, y, ldy: ldy, T: T, rows: range, accumulate: accumulate) { return }
         let level = SparseKernels.level
@@ -99,6 +108,31 @@ public final class TwoFourWeight: RowDecompressing, @unchecked Sendable {
                 }
             }
         }
+    }
+}
+
+extension TwoFourWeight {
+    public func items(weight w: String) -> [SafetensorsWriter.Item] {
+        [.init(name: w + ".values", shape: [rows, valuesPerRow], floats: values),
+         .init(name: w + ".positions", dtype: .u32, shape: [rows, wordsPerRow], integers: positions)]
+    }
+
+    public static func load(from src: WeightSource, weight w: String, rows: Int, cols: Int) throws -> TwoFourWeight {
+        let nv = 2 * ((cols + 3) / 4)
+        let pos: [UInt32] = try loadIntegers(src, w + ".positions", .u32, shape: [rows, (nv + 15) / 16])
+        return try TwoFourWeight(rows: rows, cols: cols, values: try loadStoredValues(src, weight: w, shape: [rows, nv]),
+                                 positions: pos, origin: src.origin, name: w)
+    }
+
+    /// Only for a weight whose every group of 4 inputs holds at most two nonzeros.
+    public static func estimatedBytes(_ layer: PlannedLayer) -> Int? {
+        guard isValidTwoFour(layer.values, rows: layer.rows, cols: layer.cols) else { return nil }
+        let nv = 2 * ((layer.cols + 3) / 4)
+        return 4 * layer.rows * (nv + (nv + 15) / 16)
+    }
+
+    public static func build(_ layer: PlannedLayer) throws -> TwoFourWeight {
+        try TwoFourWeight(dense: layer.values, rows: layer.rows, cols: layer.cols, layer: layer.name)
     }
 }
 
