@@ -24,7 +24,7 @@ final class TwoFourModelTests: XCTestCase {
             let m = try model(name)
             let calib = try randomCalibration(m, count: 3, length: 24, seed: 3)
             let full = try Curvature.estimate(model: m, calibration: calib, method: .activations)
-            let bm = try XCTUnwrap(m as? BlockwiseLM)
+            let bm = m
             let acc = KFACAccumulator(wantG: false)
             acc.alphaA = 1 / Float(calib.tokenCount)
             let scratch = BlockScratch()
