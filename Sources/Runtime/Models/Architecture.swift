@@ -107,6 +107,15 @@ public struct ArchitectureDescriptor: Sendable {
         parseLinear(name).map { linearName(block: $0.block, slot: groupLeader($0.slot)) }
     }
 
+    /// The MLP layers of a block by name: the first (gate or fc1), the second reading the same input
+    /// (up; nil for OPT) and the last (down or fc2). Compaction keeps their intermediate units in step.
+    public func mlpGroup(block: Int) -> (first: String, second: String?, last: String) {
+        let ins = linears.indices.filter { linears[$0].role == .mlpIn }
+        let out = linears.lastIndex { $0.role == .mlpOut } ?? linears.count - 1
+        return (linearName(block: block, slot: ins.first ?? out), ins.count > 1 ? linearName(block: block, slot: ins[1]) : nil,
+                linearName(block: block, slot: out))
+    }
+
     /// Hugging Face name of a GGUF tensor name (`blk.3.attn_q.weight` -> `model.layers.3.self_attn.q_proj.weight`).
     public func hfName(gguf g: String) -> String? {
         for t in globalTensors {

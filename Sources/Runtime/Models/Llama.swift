@@ -10,7 +10,7 @@ public final class LlamaModel: CausalLM {
 
     public init(config c: ModelConfig, weights w: WeightSource) throws {
         config = c
-        let C = c.hiddenSize, V = c.vocabSize, F = c.intermediateSize
+        let C = c.hiddenSize, V = c.vocabSize
         embed = try w.load("model.embed_tokens.weight", shape: [V, C]).data
         blocks = try (0..<c.numLayers).map { try LlamaBlock(loading: w, block: $0, config: c) }
         norm = try w.load("model.norm.weight", shape: [C]).data

@@ -87,7 +87,7 @@ public struct LlamaBlock: Sendable {
         let C = c.hiddenSize, F = c.intermediateSize, qDim = c.qDim, kvDim = c.kvDim, p0 = pass.pos0
         let xn = buf.xn, q = buf.q, att = buf.att, g = buf.h1, u = buf.h2
         let scale = 1 / Float(c.headDim).squareRoot()
-        let arch = ArchitectureDescriptor.llama, l = pass.index
+        let l = pass.index
         // attention
         if let s = saved {
             s.x0.pointer.update(from: x, count: T * C)
@@ -101,7 +101,7 @@ public struct LlamaBlock: Sendable {
                       qBuf: q, att: att)
         } else {
             if let obs = pass.observer {
-                report(obs, arch, block: l, [(0, self.q, nil), (1, self.k, nil), (2, self.v, nil)], input: xn, T: T)
+                report(obs, .llama, block: l, [(0, self.q, nil), (1, self.k, nil), (2, self.v, nil)], input: xn, T: T)
             }
             let kRows = pass.k + p0 * kvDim, vRows = pass.v + p0 * kvDim
             Linear.forwardMany(xn, T: T, self.q, q, self.k, kRows, self.v, vRows)
@@ -115,7 +115,7 @@ public struct LlamaBlock: Sendable {
                 attentionForward(q: q, ldq: qDim, k: pass.k, v: pass.v, ldkv: kvDim, out: att, T: T, pos0: p0,
                                  heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale)
             }
-            if let obs = pass.observer { report(obs, arch, block: l, [(3, o, nil)], input: att, T: T) }
+            if let obs = pass.observer { report(obs, .llama, block: l, [(3, o, nil)], input: att, T: T) }
             o.forward(att, x, T: T, accumulate: true)
         }
         // MLP
@@ -133,7 +133,7 @@ public struct LlamaBlock: Sendable {
             down.forward(prefixInput: g, n: n, x, T: T, accumulate: true)
         } else {
             if let obs = pass.observer {
-                report(obs, arch, block: l, [(4, gate, nil), (5, up, nil)], input: xn, T: T)
+                report(obs, .llama, block: l, [(4, gate, nil), (5, up, nil)], input: xn, T: T)
             }
             Linear.forwardMany(xn, T: T, gate, g, up, u)
             let h: UnsafeMutablePointer<Float>
@@ -144,7 +144,7 @@ public struct LlamaBlock: Sendable {
                 siluGateForward(g, u, T * F)
                 h = g
             }
-            if let obs = pass.observer { report(obs, arch, block: l, [(6, down, nil)], input: h, T: T) }
+            if let obs = pass.observer { report(obs, .llama, block: l, [(6, down, nil)], input: h, T: T) }
             down.forward(h, x, T: T, accumulate: true)
         }
     }

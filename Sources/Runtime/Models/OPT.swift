@@ -13,7 +13,7 @@ public final class OPTModel: CausalLM {
 
     public init(config c: ModelConfig, weights w: WeightSource) throws {
         config = c
-        let C = c.hiddenSize, V = c.vocabSize, F = c.intermediateSize, P = c.wordEmbedProjDim
+        let C = c.hiddenSize, V = c.vocabSize, P = c.wordEmbedProjDim
         // Some OPT checkpoints name tensors `decoder.*` without the `model.` prefix.
         let root = w.has("model.decoder.embed_tokens.weight") || !w.has("decoder.embed_tokens.weight") ? "model.decoder." : "decoder."
         embed = try w.load(root + "embed_tokens.weight", shape: [V, P]).data

@@ -102,7 +102,7 @@ public struct OPTBlock: Sendable {
         let C = c.hiddenSize, F = c.intermediateSize, p0 = pass.pos0, pre = c.doLayerNormBefore
         let xn = buf.xn, q = buf.q, att = buf.att, z = buf.h1
         let scale = 1 / Float(c.headDim).squareRoot()
-        let arch = ArchitectureDescriptor.opt, l = pass.index, training = saved != nil
+        let l = pass.index, training = saved != nil
         // attention
         if let s = saved { s.x0.pointer.update(from: x, count: T * C) }
         if pre { norm(x, xn, first: true, T: T, c, training: training, mean: saved?.mean1.pointer, rstd: saved?.rstd1.pointer) }
@@ -113,7 +113,7 @@ public struct OPTBlock: Sendable {
                       qBuf: q, att: att)
         } else {
             if let obs = pass.observer {
-                report(obs, arch, block: l, [(0, self.q, nil), (1, self.k, nil), (2, self.v, nil)], input: input, T: T)
+                report(obs, .opt, block: l, [(0, self.q, nil), (1, self.k, nil), (2, self.v, nil)], input: input, T: T)
             }
             Linear.forwardMany(input, T: T, self.q, q, self.k, pass.k + p0 * C, self.v, pass.v + p0 * C)
             if let s = saved {
@@ -124,7 +124,7 @@ public struct OPTBlock: Sendable {
                 attentionForward(q: q, ldq: C, k: pass.k, v: pass.v, ldkv: C, out: att, T: T, pos0: p0,
                                  heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, scale: scale)
             }
-            if let obs = pass.observer { report(obs, arch, block: l, [(3, out, nil)], input: att, T: T) }
+            if let obs = pass.observer { report(obs, .opt, block: l, [(3, out, nil)], input: att, T: T) }
             out.forward(att, x, T: T, accumulate: true)
         }
         // MLP: its input is xn (pre-LN) or x normalized in place (post-LN)
@@ -144,7 +144,7 @@ public struct OPTBlock: Sendable {
             if gelu { geluForward(z, T * n) } else { reluForward(z, T * n) }
             fc2.forward(prefixInput: z, n: n, x, T: T, accumulate: true)
         } else {
-            if let obs = pass.observer { report(obs, arch, block: l, [(4, fc1, nil)], input: mlpIn, T: T) }
+            if let obs = pass.observer { report(obs, .opt, block: l, [(4, fc1, nil)], input: mlpIn, T: T) }
             fc1.forward(mlpIn, z, T: T)
             let h: UnsafeMutablePointer<Float>
             if let hb = buf.h {
@@ -154,7 +154,7 @@ public struct OPTBlock: Sendable {
                 if gelu { geluForward(z, T * F) } else { reluForward(z, T * F) }
                 h = z
             }
-            if let obs = pass.observer { report(obs, arch, block: l, [(5, fc2, nil)], input: h, T: T) }
+            if let obs = pass.observer { report(obs, .opt, block: l, [(5, fc2, nil)], input: h, T: T) }
             fc2.forward(h, x, T: T, accumulate: true)
         }
         if !pre {
