@@ -7,7 +7,8 @@ public struct LinearActivity {
     /// Hugging Face name without `.weight`, e.g. `model.layers.0.self_attn.q_proj`.
     public let name: String
     /// Name of the first layer reading the very same input (q_proj for q/k/v, gate_proj for
-    /// gate/up, the layer itself otherwise): equal inputs, so statistics of x are shared.
+    /// gate/up, the layer itself otherwise; `ArchitectureDescriptor.inputGroups`): equal inputs,
+    /// so statistics of x are shared.
     public let inputGroup: String
     /// x: [T, C], the layer input.
     public let input: UnsafePointer<Float>
