@@ -85,6 +85,14 @@ final class ArchitectureTests: XCTestCase {
         XCTAssertEqual(Architecture.allCases.filter { $0.descriptor.ggufArchitectures.contains("llama") }, [.llama])
     }
 
+    /// The config.json written for a model (e.g. from a GGUF source) reads back as the same config.
+    func testConfigJSONRoundTrip() throws {
+        for name in ["tiny-llama", "tiny-opt"] {
+            let c = try Fixtures.model(name).config
+            XCTAssertEqual(try ModelConfig.fromHuggingFace(json: c.huggingFaceJSON(), file: "config.json"), c, name)
+        }
+    }
+
     /// A config key the architecture does not implement is refused with an error naming it.
     func testRefusedConfigKeys() throws {
         let file = Fixtures.fixture("tiny-llama/config.json")

@@ -74,7 +74,7 @@ extension ModelConfig {
             throw ModelError.unsupportedArchitecture(file: file, name: name)
         }
         switch arch {
-        case .llama: return try LlamaConfigReader.read(gguf: g)
+        case .llama: return try LlamaConfigKeys.read(gguf: g)
         case .opt: throw ModelError.unsupportedArchitecture(file: file, name: name)
         }
     }

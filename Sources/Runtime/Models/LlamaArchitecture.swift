@@ -30,7 +30,7 @@ extension ArchitectureDescriptor {
                      "eos_token_id", "hidden_act", "attention_bias", "mlp_bias"])
 }
 
-enum LlamaConfigReader {
+enum LlamaConfigKeys {
     /// A Llama config.json. Refuses what the block does not implement: `rope_scaling`, a
     /// `rope_parameters.rope_type` other than default, a `sliding_window` shorter than the context.
     static func read(_ j: JSONFields, eos: [Int]) throws -> ModelConfig {
@@ -69,6 +69,20 @@ enum LlamaConfigReader {
             attentionBias: j.bool("attention_bias") ?? false, mlpBias: j.bool("mlp_bias") ?? false)
         try c.validate(file: file)
         return c
+    }
+
+    /// The Llama keys of a config.json describing `c` (beside the common ones).
+    static func write(_ c: ModelConfig, into d: inout [String: Any]) {
+        d["model_type"] = "llama"
+        d["architectures"] = ["LlamaForCausalLM"]
+        d["num_key_value_heads"] = c.numKVHeads
+        d["head_dim"] = c.headDim
+        d["intermediate_size"] = c.intermediateSize
+        d["rms_norm_eps"] = Double(c.normEps)
+        d["rope_theta"] = Double(c.ropeTheta)
+        d["hidden_act"] = c.activation
+        d["attention_bias"] = c.attentionBias
+        d["mlp_bias"] = c.mlpBias
     }
 
     /// The llama hyper-parameters of a GGUF file (`llama.*` metadata).

@@ -107,8 +107,8 @@ extension ModelConfig {
             throw ModelError.unsupportedArchitecture(file: file, name: type)
         }
         switch arch {
-        case .opt: return try OPTConfigReader.read(j, eos: eos)
-        case .llama: return try LlamaConfigReader.read(j, eos: eos)
+        case .opt: return try OPTConfigKeys.read(j, eos: eos)
+        case .llama: return try LlamaConfigKeys.read(j, eos: eos)
         }
     }
 
@@ -122,27 +122,8 @@ extension ModelConfig {
         if let b = bosTokenId { d["bos_token_id"] = b }
         if eosTokenIds.count == 1 { d["eos_token_id"] = eosTokenIds[0] } else if !eosTokenIds.isEmpty { d["eos_token_id"] = eosTokenIds }
         switch architecture {
-        case .opt:
-            d["model_type"] = "opt"
-            d["architectures"] = ["OPTForCausalLM"]
-            d["ffn_dim"] = intermediateSize
-            d["word_embed_proj_dim"] = wordEmbedProjDim
-            d["do_layer_norm_before"] = doLayerNormBefore
-            d["_remove_final_layer_norm"] = removeFinalLayerNorm
-            d["layer_norm_elementwise_affine"] = layerNormAffine
-            d["activation_function"] = activation
-            d["enable_bias"] = attentionBias
-        case .llama:
-            d["model_type"] = "llama"
-            d["architectures"] = ["LlamaForCausalLM"]
-            d["num_key_value_heads"] = numKVHeads
-            d["head_dim"] = headDim
-            d["intermediate_size"] = intermediateSize
-            d["rms_norm_eps"] = Double(normEps)
-            d["rope_theta"] = Double(ropeTheta)
-            d["hidden_act"] = activation
-            d["attention_bias"] = attentionBias
-            d["mlp_bias"] = mlpBias
+        case .opt: OPTConfigKeys.write(self, into: &d)
+        case .llama: LlamaConfigKeys.write(self, into: &d)
         }
         return d
     }

@@ -29,7 +29,7 @@ extension ArchitectureDescriptor {
                      "_remove_final_layer_norm", "layer_norm_elementwise_affine"])
 }
 
-enum OPTConfigReader {
+enum OPTConfigKeys {
     /// An OPT config.json.
     static func read(_ j: JSONFields, eos: [Int]) throws -> ModelConfig {
         let file = j.file
@@ -51,5 +51,18 @@ enum OPTConfigReader {
         c.layerNormAffine = j.bool("layer_norm_elementwise_affine") ?? true
         try c.validate(file: file)
         return c
+    }
+
+    /// The OPT keys of a config.json describing `c` (beside the common ones).
+    static func write(_ c: ModelConfig, into d: inout [String: Any]) {
+        d["model_type"] = "opt"
+        d["architectures"] = ["OPTForCausalLM"]
+        d["ffn_dim"] = c.intermediateSize
+        d["word_embed_proj_dim"] = c.wordEmbedProjDim
+        d["do_layer_norm_before"] = c.doLayerNormBefore
+        d["_remove_final_layer_norm"] = c.removeFinalLayerNorm
+        d["layer_norm_elementwise_affine"] = c.layerNormAffine
+        d["activation_function"] = c.activation
+        d["enable_bias"] = c.attentionBias
     }
 }
