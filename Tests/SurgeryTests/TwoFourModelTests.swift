@@ -18,7 +18,8 @@ final class TwoFourModelTests: XCTestCase {
         return try Calibration(windows: windows, offsets: Array(0..<count), source: "random")
     }
 
-    /// H collected block by block (nothing pruned) equals the activation factor of the full forward.
+    /// H collected block by block (the blocks' calibration pass: inference kernels, keys in scratch; nothing
+    /// pruned) equals the activation factor of the training pass (training kernels, Saved records).
     func testBlockForwardMatchesTrainingTape() throws {
         for name in ["tiny-llama", "tiny-opt", "stories260K"] {
             let m = try model(name)

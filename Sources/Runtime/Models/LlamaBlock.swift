@@ -61,7 +61,7 @@ public struct LlamaBlock: Sendable {
     mutating func detectPlans(_ c: ModelConfig) {
         mlpChain = MLPChain.detect(first: gate, second: up, last: down)
         attention = CompactAttention.detect(q: q, k: k, v: v, o: o, heads: c.numHeads, kvHeads: c.numKVHeads,
-                                            headDim: c.headDim, rotary: true)
+                                            headDim: c.headDim, rotary: ArchitectureDescriptor.llama.rotary)
     }
 
     /// What the backward pass needs from one block (everything else is recomputed).

@@ -62,7 +62,7 @@ public struct OPTBlock: Sendable {
     mutating func detectPlans(_ c: ModelConfig) {
         mlpChain = MLPChain.detect(first: fc1, second: nil, last: fc2)
         attention = CompactAttention.detect(q: q, k: k, v: v, o: out, heads: c.numHeads, kvHeads: c.numHeads,
-                                            headDim: c.headDim, rotary: false)
+                                            headDim: c.headDim, rotary: ArchitectureDescriptor.opt.rotary)
     }
 
     /// What the backward pass needs from one block. LayerNorm 1 normalizes x0 (pre-LN) or x1
