@@ -5,7 +5,7 @@ extension Compressor {
     /// Adapter masks of the chosen layers for the model as it is now: structured runs keep the
     /// removed (or all-zero) rows and columns dead; unstructured and 2:4 runs keep every zero of W.
     func lowRankMasks(_ recipe: LowRankRecipe) throws -> [(name: String, mask: AdapterMask)] {
-        try layerNames.filter { recipe.layers.includes($0) }.map { name in
+        try layerNames.filter { model.architecture.role(of: $0).map { recipe.layers.includes($0) } ?? false }.map { name in
             guard let lin = model.linear(name) else { throw SurgeryError.invalidTarget("no layer \(name)") }
             let w = lin.denseWeight.data
             switch structure {

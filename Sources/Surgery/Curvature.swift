@@ -105,7 +105,7 @@ public enum Curvature {
             return KFACFactors(method: .identity, A: [:], G: [:], tokens: total, metadata: meta)
         }
         if case .sampled(let k, _) = labels, k < 1 { throw CurvatureError.invalidSampleCount(k) }
-        let tape = try model.makeTrainingTape()
+        let tape = model.makeTrainingTape()
         let acc = KFACAccumulator(wantG: method == .kfac)
         acc.alphaA = 1 / Float(total)
         var lossSum = 0.0, lossCount = 0

@@ -19,9 +19,6 @@ public func pruneLayerwise(model: CausalLM, calibration: Calibration, method: Pr
     guard method.isLayerwise else {
         throw SurgeryError.invalidTarget("\(method.rawValue) is not a layer-wise method (use sparsegpt or wanda)")
     }
-    guard let bm = model as? BlockwiseLM else {
-        throw SurgeryError.invalidTarget("\(type(of: model)) cannot run block by block, so \(method.rawValue) cannot prune it")
-    }
     let pattern: LayerPattern
     switch structure {
     case .unstructured: pattern = .unstructured(sparsity)
@@ -39,15 +36,15 @@ public func pruneLayerwise(model: CausalLM, calibration: Calibration, method: Pr
     }
     let windows = calibration.windows
     let tokens = calibration.tokenCount
-    var hidden = try windows.map { try bm.blockInput($0) }
+    var hidden = try windows.map { try model.blockInput($0) }
     let scratch = BlockScratch()
-    for b in 0..<bm.blockCount {
+    for b in 0..<model.blockCount {
         let start = Date()
         let acc = KFACAccumulator(wantG: false)
         acc.alphaA = 1 / Float(tokens)
         for (w, window) in windows.enumerated() {
             var x = hidden[w]
-            try bm.forwardBlock(b, &x, T: window.count, observer: acc, scratch: scratch)
+            try model.forwardBlock(b, &x, T: window.count, observer: acc, scratch: scratch)
         }
         let (A, _) = acc.finish()
         let blockNames = names.filter { A[$0] != nil }
@@ -70,12 +67,12 @@ public func pruneLayerwise(model: CausalLM, calibration: Calibration, method: Pr
             try layer.write(into: &lin)
             model.setLinear(name, lin)
         }
-        if b + 1 < bm.blockCount {
+        if b + 1 < model.blockCount {
             for (w, window) in windows.enumerated() {
-                try bm.forwardBlock(b, &hidden[w], T: window.count, observer: nil, scratch: scratch)
+                try model.forwardBlock(b, &hidden[w], T: window.count, observer: nil, scratch: scratch)
             }
         }
-        log("\(method.rawValue): block \(b + 1)/\(bm.blockCount) pruned in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        log("\(method.rawValue): block \(b + 1)/\(model.blockCount) pruned in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
     }
 }
 

@@ -112,7 +112,7 @@ public struct LowRankTrainer {
         var adamA = set.adapters.map { Adam(count: $0.a.count) }
         var adamB = set.adapters.map { Adam(count: $0.b.count) }
         let schedule = LinearDecay(base: recipe.learningRate, total: order.count)
-        let tape = try model.makeTrainingTape()
+        let tape = model.makeTrainingTape()
         let perEpoch = max(1, epochLength)
         var epochLosses: [Double] = [], epochSum = 0.0, epochCount = 0, firstLoss = 0.0
         var epochStart = now()

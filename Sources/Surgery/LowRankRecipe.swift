@@ -1,3 +1,5 @@
+import Runtime
+
 /// Which pruned layers get low-rank adapters.
 public enum LowRankLayers: String, Codable, Sendable, CaseIterable {
     /// q, k, v and the attention output (o_proj / out_proj).
@@ -7,13 +9,12 @@ public enum LowRankLayers: String, Codable, Sendable, CaseIterable {
     /// Every pruned layer.
     case all
 
-    /// Whether the block linear `name` (Hugging Face name without `.weight`) belongs to this choice.
-    public func includes(_ name: String) -> Bool {
-        let isAttention = name.contains(".self_attn.")
+    /// Whether a block linear of this role (see `ArchitectureDescriptor.role(of:)`) belongs to this choice.
+    public func includes(_ role: LinearRole) -> Bool {
         switch self {
         case .all: return true
-        case .attn: return isAttention
-        case .mlp: return !isAttention
+        case .attn: return role.isAttention
+        case .mlp: return !role.isAttention
         }
     }
 }

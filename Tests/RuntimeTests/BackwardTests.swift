@@ -12,7 +12,7 @@ final class BackwardTests: XCTestCase {
         let ids = try ref.loadInts("input_ids")
         let rows = ids.shape[0], T = ids.shape[1]
         let grads = Gradients(for: model)
-        let tape = try model.makeTrainingTape()
+        let tape = model.makeTrainingTape()
         var lossSum = 0.0
         for r in 0..<rows {
             let tokens = Array(ids.data[r * T..<(r + 1) * T])
@@ -130,7 +130,7 @@ final class BackwardTests: XCTestCase {
             let tokens = Array(try Fixtures.reference(name).loadInts("input_ids").data.prefix(48))
             let grads = Gradients(for: model)
             let obs = Recorder()
-            let tape = try model.makeTrainingTape()
+            let tape = model.makeTrainingTape()
             try tape.forward(tokens, observer: obs)
             XCTAssertEqual(obs.forward, model.blockLinearNames)
             _ = try tape.backward(labels: .given(nextTokenTargets(tokens)), observer: obs, gradients: grads)
@@ -155,7 +155,7 @@ final class BackwardTests: XCTestCase {
         func run(seed: UInt64, threads: Int) throws -> (Double, [Float]) {
             Parallel.setThreads(threads)
             let g = Gradients(for: model)
-            let tape = try model.makeTrainingTape()
+            let tape = model.makeTrainingTape()
             try tape.forward(tokens, observer: nil)
             let loss = try tape.backward(labels: .sampled(scored: scored, seed: seed), observer: nil, gradients: g)
             return (loss, try XCTUnwrap(g["model.layers.0.mlp.down_proj.weight"]).data)
@@ -168,7 +168,7 @@ final class BackwardTests: XCTestCase {
 
     func testErrors() throws {
         let model = try Fixtures.model("tiny-llama")
-        let tape = try model.makeTrainingTape()
+        let tape = model.makeTrainingTape()
         XCTAssertThrowsError(try tape.backward(labels: .given([1]), observer: nil, gradients: nil)) {
             XCTAssertEqual($0 as? TrainingError, .backwardBeforeForward)
         }

@@ -93,7 +93,7 @@ final class LowRankTests: XCTestCase {
         let tokens = Array(try ref.loadInts("input_ids").data.prefix(40))
         let set = try maskedAdapters(model, rank: 4, seed: 17)
         set.zeroGradients()
-        let tape = try model.makeTrainingTape()
+        let tape = model.makeTrainingTape()
         let loss = try set.accumulateGradients(tokens: tokens, tape: tape)
 
         // 1. the chain rule through the full weight gradient G_W of the installed model:

@@ -18,13 +18,14 @@ final class TwoFourModelTests: XCTestCase {
         return try Calibration(windows: windows, offsets: Array(0..<count), source: "random")
     }
 
-    /// H collected block by block (nothing pruned) equals the activation factor of the full forward.
+    /// H collected block by block (the blocks' calibration pass: inference kernels, keys in scratch; nothing
+    /// pruned) equals the activation factor of the training pass (training kernels, Saved records).
     func testBlockForwardMatchesTrainingTape() throws {
         for name in ["tiny-llama", "tiny-opt", "stories260K"] {
             let m = try model(name)
             let calib = try randomCalibration(m, count: 3, length: 24, seed: 3)
             let full = try Curvature.estimate(model: m, calibration: calib, method: .activations)
-            let bm = try XCTUnwrap(m as? BlockwiseLM)
+            let bm = m
             let acc = KFACAccumulator(wantG: false)
             acc.alphaA = 1 / Float(calib.tokenCount)
             let scratch = BlockScratch()

@@ -7,7 +7,8 @@ public struct LinearActivity {
     /// Hugging Face name without `.weight`, e.g. `model.layers.0.self_attn.q_proj`.
     public let name: String
     /// Name of the first layer reading the very same input (q_proj for q/k/v, gate_proj for
-    /// gate/up, the layer itself otherwise): equal inputs, so statistics of x are shared.
+    /// gate/up, the layer itself otherwise; `ArchitectureDescriptor.inputGroups`): equal inputs,
+    /// so statistics of x are shared.
     public let inputGroup: String
     /// x: [T, C], the layer input.
     public let input: UnsafePointer<Float>
@@ -45,7 +46,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case labelCountMismatch(tokens: Int, labels: Int)
     case noScoredPositions
     case backwardBeforeForward
-    case unsupportedModel(String)
 
     public var description: String {
         switch self {
@@ -56,7 +56,6 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .labelCountMismatch(let t, let l): return "\(l) labels given for \(t) tokens"
         case .noScoredPositions: return "no position of the window is scored (all labels are −1)"
         case .backwardBeforeForward: return "backward called before a forward pass was recorded"
-        case .unsupportedModel(let s): return "\(s) has no backward pass"
         }
     }
 }
@@ -75,23 +74,12 @@ public protocol TrainingTape: AnyObject {
     func backward(labels: TrainingLabels, observer: LinearObserver?, gradients: Gradients?) throws -> Double
 }
 
-/// A model with a hand-written backward pass.
-public protocol DifferentiableLM: CausalLM {
-    func makeTape() -> TrainingTape
-}
-
 extension CausalLM {
-    /// A training tape for this model (OPT and Llama have one).
-    public func makeTrainingTape() throws -> TrainingTape {
-        guard let m = self as? DifferentiableLM else { throw TrainingError.unsupportedModel("\(type(of: self))") }
-        return m.makeTape()
-    }
-
     /// Forward and backward of one window: returns the mean cross-entropy over the scored
     /// positions (targets[t] ≥ 0; −1 = unscored). See `TrainingTape.backward`.
     public func forwardBackward(tokens: [Int32], targets: [Int32], observer: LinearObserver? = nil,
                                 gradients: Gradients? = nil, tape: TrainingTape? = nil) throws -> Double {
-        let tape = try tape ?? makeTrainingTape()
+        let tape = tape ?? makeTrainingTape()
         try validateLabels(.given(targets), count: tokens.count)
         try tape.forward(tokens, observer: nil)
         return try tape.backward(labels: .given(targets), observer: observer, gradients: gradients)
@@ -127,16 +115,4 @@ extension CausalLM {
 /// Next-token targets of a window: targets[t] = tokens[t+1], the last position unscored (−1).
 public func nextTokenTargets(_ tokens: [Int32]) -> [Int32] {
     tokens.isEmpty ? [] : Array(tokens.dropFirst()) + [-1]
-}
-
-/// Calls the observer, if any, for a group of linears reading the same input.
-@inline(__always)
-func report(_ observer: LinearObserver?, _ layers: [(name: String, linear: Linear, dy: UnsafePointer<Float>?)],
-            input: UnsafePointer<Float>, T: Int) {
-    guard let observer, let first = layers.first else { return }
-    for l in layers {
-        observer.observe(LinearActivity(name: l.name, inputGroup: first.name, input: input, outputGradient: l.dy,
-                                        tokens: T, inFeatures: l.linear.inFeatures, outFeatures: l.linear.outFeatures,
-                                        hasBias: l.linear.bias != nil))
-    }
 }

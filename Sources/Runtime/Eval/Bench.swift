@@ -103,7 +103,7 @@ public struct WeightStats: Sendable {
 public func weightStats(_ model: CausalLM) -> WeightStats {
     var s = WeightStats()
     let weights = Set(model.blockLinearNames.map { $0 + ".weight" })
-    for (_, t) in denseParameters(model, skipping: weights) {
+    for (_, t) in model.namedParameters(skipping: weights) {
         s.parameters += t.count
         s.bytes += t.count * 4
     }

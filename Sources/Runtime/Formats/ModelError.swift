@@ -14,6 +14,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(file: String, tensor: String, expected: [Int], found: [Int])
     case missingConfigKey(file: String, key: String)
     case invalidConfig(file: String, detail: String)
+    /// A config key set to something the architecture does not implement (it is refused, never ignored).
+    case unsupportedConfigKey(file: String, key: String, detail: String)
     case unsupportedArchitecture(file: String, name: String)
     case pickleRefused(file: String)
     case nonFinite(file: String, tensor: String)
@@ -47,6 +49,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "\(f): required key \"\(k)\" is missing."
         case .invalidConfig(let f, let d):
             return "\(f): invalid config (\(d))."
+        case .unsupportedConfigKey(let f, let k, let d):
+            return "\(f): config key \"\(k)\" is not supported: \(d). Running the model without it would give wrong outputs."
         case .unsupportedArchitecture(let f, let n):
             return "\(f): architecture \"\(n)\" is not supported (supported: OPT and Llama)."
         case .pickleRefused(let f):

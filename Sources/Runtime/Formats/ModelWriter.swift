@@ -39,20 +39,10 @@ public enum ModelWriter {
 /// Weights/StorageTensors.swift), everything else as dense float32.
 public func storedParameterItems(_ model: CausalLM) -> [SafetensorsWriter.Item] {
     let compressed = model.blockLinearNames.compactMap { n in model.linear(n).flatMap { $0.storageKind == .dense ? nil : (n, $0) } }
-    var items = denseParameters(model, skipping: Set(compressed.map { $0.0 + ".weight" }))
+    var items = model.namedParameters(skipping: Set(compressed.map { $0.0 + ".weight" }))
         .map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
     for (name, l) in compressed { items += l.storageItems(name: name) }
     return items
-}
-
-/// `model.namedParameters()` minus `skip`, without materializing the skipped tensors when the
-/// architecture allows it.
-func denseParameters(_ model: CausalLM, skipping skip: Set<String>) -> [(name: String, tensor: Tensor)] {
-    switch model {
-    case let m as LlamaModel: return m.namedParameters(skipping: skip)
-    case let m as OPTModel: return m.namedParameters(skipping: skip)
-    default: return model.namedParameters().filter { !skip.contains($0.name) }
-    }
 }
 
 /// Writes into a temporary sibling directory and renames it into place only when `body` succeeds,

@@ -1,6 +1,11 @@
-/// A decoder-only language model that runs token ids through a KV cache.
+/// A decoder-only language model: inference through a KV cache, block-by-block passes for
+/// layer-wise pruning and a training tape for the hand-written backward. Every architecture
+/// implements all three with its one block (`LlamaBlock`, `OPTBlock`), so no capability is
+/// checked at run time.
 public protocol CausalLM: AnyObject {
     var config: ModelConfig { get }
+    /// What this model's architecture is (names, roles, input groups, head layout).
+    var architecture: ArchitectureDescriptor { get }
 
     /// Runs `tokens` at positions cache.count ..< cache.count+T, appends their keys and values to
     /// the cache, and leaves the final hidden states (the lm_head input) in `ws.hidden`: [T, headInput].
@@ -15,6 +20,8 @@ public protocol CausalLM: AnyObject {
 
     /// Every parameter under its Hugging Face name (tied lm_head omitted).
     func namedParameters() -> [(name: String, tensor: Tensor)]
+    /// `namedParameters()` without the named tensors (never materialized: compressed weights).
+    func namedParameters(skipping skip: Set<String>) -> [(name: String, tensor: Tensor)]
 
     /// Names of the linear layers inside the blocks (the ones compression prunes), in model order.
     var blockLinearNames: [String] { get }
@@ -23,6 +30,20 @@ public protocol CausalLM: AnyObject {
     func setLinear(_ name: String, _ value: Linear)
     /// Per block, the per-head sizes attention runs at (nil: every head at full size).
     var attentionLayouts: [HeadLayout?] { get }
+
+    // block by block (SparseGPT, Wanda): the hidden states entering block 0 are computed once,
+    // then each block is run on its own, so its inputs can come from already-pruned blocks.
+
+    /// Number of decoder blocks.
+    var blockCount: Int { get }
+    /// The hidden states entering block 0 for `tokens` at positions 0..<T: [T, C].
+    func blockInput(_ tokens: [Int32]) throws -> [Float]
+    /// Runs block `l` on x: [T, C] in place (causal attention over positions 0..<T); the observer
+    /// sees the inputs of the block's linear layers (outputGradient nil), in model order.
+    func forwardBlock(_ l: Int, _ x: inout [Float], T: Int, observer: LinearObserver?, scratch: BlockScratch) throws
+
+    /// A training tape for this model (keep it across windows: its buffers are reused).
+    func makeTrainingTape() -> TrainingTape
 }
 
 extension CausalLM {

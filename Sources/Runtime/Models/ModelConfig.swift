@@ -1,10 +1,5 @@
 import Foundation
 
-public enum Architecture: String, Sendable {
-    case opt
-    case llama
-}
-
 /// Hyper-parameters of a decoder-only model, read from Hugging Face `config.json` or GGUF metadata.
 public struct ModelConfig: Sendable, Equatable {
     public var architecture: Architecture
@@ -108,55 +103,12 @@ extension ModelConfig {
             ?? ((json["architectures"] as? [String])?.first.map { $0.lowercased().hasPrefix("opt") ? "opt" : ($0.lowercased().hasPrefix("llama") ? "llama" : $0) })
         guard let type else { throw ModelError.missingConfigKey(file: file, key: "model_type") }
         let eos = try j.intList("eos_token_id")
-        switch type {
-        case "opt":
-            let hidden = try j.int("hidden_size")
-            let heads = try j.int("num_attention_heads")
-            guard heads > 0 else { throw ModelError.invalidConfig(file: file, detail: "num_attention_heads must be positive") }
-            var c = ModelConfig(
-                architecture: .opt, vocabSize: try j.int("vocab_size"), hiddenSize: hidden,
-                numLayers: try j.int("num_hidden_layers"), numHeads: heads, numKVHeads: heads,
-                headDim: hidden / heads, intermediateSize: try j.int("ffn_dim"),
-                maxPositions: try j.int("max_position_embeddings"), normEps: 1e-5, ropeTheta: 0,
-                tieEmbeddings: j.bool("tie_word_embeddings") ?? true, bosTokenId: try j.optInt("bos_token_id"),
-                eosTokenIds: eos, wordEmbedProjDim: try j.optInt("word_embed_proj_dim"),
-                activation: j.string("activation_function") ?? "relu",
-                attentionBias: j.bool("enable_bias") ?? true, mlpBias: j.bool("enable_bias") ?? true)
-            c.doLayerNormBefore = j.bool("do_layer_norm_before") ?? true
-            c.removeFinalLayerNorm = j.bool("_remove_final_layer_norm") ?? false
-            c.layerNormAffine = j.bool("layer_norm_elementwise_affine") ?? true
-            try c.validate(file: file)
-            return c
-        case "llama", "mistral", "smollm", "smollm2":
-            let hidden = try j.int("hidden_size")
-            let heads = try j.int("num_attention_heads")
-            guard heads > 0 else { throw ModelError.invalidConfig(file: file, detail: "num_attention_heads must be positive") }
-            var theta: Double = 10000
-            if let rp = json["rope_parameters"] as? [String: Any] {
-                if let t = rp["rope_theta"] as? Double { theta = t }
-                if let rt = rp["rope_type"] as? String, rt != "default" {
-                    throw ModelError.invalidConfig(file: file, detail: "rope_type \"\(rt)\" is not supported (default RoPE is)")
-                }
-            } else if let t = json["rope_theta"] as? Double {
-                theta = t
-            }
-            if let rs = json["rope_scaling"], !(rs is NSNull) {
-                throw ModelError.invalidConfig(file: file, detail: "rope_scaling is not supported")
-            }
-            let c = ModelConfig(
-                architecture: .llama, vocabSize: try j.int("vocab_size"), hiddenSize: hidden,
-                numLayers: try j.int("num_hidden_layers"), numHeads: heads,
-                numKVHeads: try j.optInt("num_key_value_heads") ?? heads,
-                headDim: try j.optInt("head_dim") ?? (hidden / heads), intermediateSize: try j.int("intermediate_size"),
-                maxPositions: try j.optInt("max_position_embeddings") ?? 2048,
-                normEps: Float(j.double("rms_norm_eps") ?? 1e-6), ropeTheta: Float(theta),
-                tieEmbeddings: j.bool("tie_word_embeddings") ?? false, bosTokenId: try j.optInt("bos_token_id"),
-                eosTokenIds: eos, activation: j.string("hidden_act") ?? "silu",
-                attentionBias: j.bool("attention_bias") ?? false, mlpBias: j.bool("mlp_bias") ?? false)
-            try c.validate(file: file)
-            return c
-        default:
+        guard let arch = Architecture.allCases.first(where: { $0.descriptor.modelTypes.contains(type) }) else {
             throw ModelError.unsupportedArchitecture(file: file, name: type)
+        }
+        switch arch {
+        case .opt: return try OPTConfigKeys.read(j, eos: eos)
+        case .llama: return try LlamaConfigKeys.read(j, eos: eos)
         }
     }
 
@@ -170,27 +122,8 @@ extension ModelConfig {
         if let b = bosTokenId { d["bos_token_id"] = b }
         if eosTokenIds.count == 1 { d["eos_token_id"] = eosTokenIds[0] } else if !eosTokenIds.isEmpty { d["eos_token_id"] = eosTokenIds }
         switch architecture {
-        case .opt:
-            d["model_type"] = "opt"
-            d["architectures"] = ["OPTForCausalLM"]
-            d["ffn_dim"] = intermediateSize
-            d["word_embed_proj_dim"] = wordEmbedProjDim
-            d["do_layer_norm_before"] = doLayerNormBefore
-            d["_remove_final_layer_norm"] = removeFinalLayerNorm
-            d["layer_norm_elementwise_affine"] = layerNormAffine
-            d["activation_function"] = activation
-            d["enable_bias"] = attentionBias
-        case .llama:
-            d["model_type"] = "llama"
-            d["architectures"] = ["LlamaForCausalLM"]
-            d["num_key_value_heads"] = numKVHeads
-            d["head_dim"] = headDim
-            d["intermediate_size"] = intermediateSize
-            d["rms_norm_eps"] = Double(normEps)
-            d["rope_theta"] = Double(ropeTheta)
-            d["hidden_act"] = activation
-            d["attention_bias"] = attentionBias
-            d["mlp_bias"] = mlpBias
+        case .opt: OPTConfigKeys.write(self, into: &d)
+        case .llama: LlamaConfigKeys.write(self, into: &d)
         }
         return d
     }

@@ -1,18 +1,5 @@
-/// OPT: learned positions (offset 2), LayerNorm before (or after) each sub-block, ReLU MLP,
-/// biases, optional project_in/out when word_embed_proj_dim != hidden_size, tied lm_head.
-public struct OPTBlock: Sendable {
-    public var attnNormW: [Float]?, attnNormB: [Float]?
-    public var q, k, v, out: Linear
-    public var ffnNormW: [Float]?, ffnNormB: [Float]?
-    public var fc1, fc2: Linear
-    /// Set when fc1/fc2 are compacted with a shared intermediate prefix (`MLPChain`);
-    /// refreshed by `OPTModel.setLinear` and ignored once the layers no longer match it.
-    public var mlpChain: MLPChain?
-    /// Set when q/k/v/out are compacted and some head loses dimensions (`CompactAttention`);
-    /// refreshed like `mlpChain`.
-    public var attention: CompactAttention?
-}
-
+/// An OPT model (descriptor: `ArchitectureDescriptor.opt`; block: `OPTBlock`): token embedding
+/// (+ project_in), learned positions, blocks, final LayerNorm (+ project_out), tied lm_head.
 public final class OPTModel: CausalLM {
     public static let positionOffset = 2
     public let config: ModelConfig
@@ -26,7 +13,7 @@ public final class OPTModel: CausalLM {
 
     public init(config c: ModelConfig, weights w: WeightSource) throws {
         config = c
-        let C = c.hiddenSize, V = c.vocabSize, F = c.intermediateSize, P = c.wordEmbedProjDim
+        let C = c.hiddenSize, V = c.vocabSize, P = c.wordEmbedProjDim
         // Some OPT checkpoints name tensors `decoder.*` without the `model.` prefix.
         let root = w.has("model.decoder.embed_tokens.weight") || !w.has("decoder.embed_tokens.weight") ? "model.decoder." : "decoder."
         embed = try w.load(root + "embed_tokens.weight", shape: [V, P]).data
@@ -35,26 +22,11 @@ public final class OPTModel: CausalLM {
             projectIn = Linear(dense: try w.load(root + "project_in.weight", shape: [C, P]))
             projectOut = Linear(dense: try w.load(root + "project_out.weight", shape: [P, C]))
         }
-        func lin(_ name: String, _ r: Int, _ cols: Int) throws -> Linear {
-            try Linear.load(from: w, name: name, rows: r, cols: cols, bias: c.attentionBias)
-        }
         func ln(_ name: String) throws -> ([Float]?, [Float]?) {
             guard c.layerNormAffine else { return (nil, nil) }
             return (try w.load(name + ".weight", shape: [C]).data, try w.load(name + ".bias", shape: [C]).data)
         }
-        var blocks: [OPTBlock] = []
-        for i in 0..<c.numLayers {
-            let p = root + "layers.\(i)."
-            let a = try ln(p + "self_attn_layer_norm"), f = try ln(p + "final_layer_norm")
-            blocks.append(OPTBlock(
-                attnNormW: a.0, attnNormB: a.1,
-                q: try lin(p + "self_attn.q_proj", C, C), k: try lin(p + "self_attn.k_proj", C, C),
-                v: try lin(p + "self_attn.v_proj", C, C), out: try lin(p + "self_attn.out_proj", C, C),
-                ffnNormW: f.0, ffnNormB: f.1,
-                fc1: try lin(p + "fc1", F, C), fc2: try lin(p + "fc2", C, F)))
-            OPTModel.detectPlans(&blocks[i], c)
-        }
-        self.blocks = blocks
+        blocks = try (0..<c.numLayers).map { try OPTBlock(loading: w, prefix: root + "layers.\($0).", config: c) }
         if hasFinalNorm(c) {
             (finalNormW, finalNormB) = try ln(root + "final_layer_norm")
         }
@@ -69,9 +41,9 @@ public final class OPTModel: CausalLM {
         let c = config
         let T = tokens.count, C = c.hiddenSize, F = c.intermediateSize, P = c.wordEmbedProjDim, p0 = cache.count
         let x = ws.x.reserve(T * C), xn = ws.xn.reserve(T * C)
-        let q = ws.q.reserve(T * C), att = ws.att.reserve(T * C), h = ws.h1.reserve(T * F)
+        let buf = BlockBuffers(xn: xn, q: ws.q.reserve(T * C), att: ws.att.reserve(T * C), h1: ws.h1.reserve(T * F),
+                               h2: ws.h1.pointer, h: nil, threads: [])
         let tmp = ws.tmp.reserve(T * max(C, P))
-        let scale = 1 / Float(c.headDim).squareRoot()
         let eps = c.normEps
         if let projectIn {
             embeddingForward(embed, C: P, tokens, tmp)
@@ -82,36 +54,10 @@ public final class OPTModel: CausalLM {
         positions.withUnsafeBufferPointer { pp in
             for t in 0..<T { addInPlace(x + t * C, pp.baseAddress! + (p0 + t + OPTModel.positionOffset) * C, C) }
         }
-        let pre = c.doLayerNormBefore
         for l in 0..<c.numLayers {
-            let b = blocks[l]
-            let kc = cache.k[l].pointer, vc = cache.v[l].pointer
-            if pre { layerNorm(x, xn, b.attnNormW, b.attnNormB, T, C, eps) }
-            let input = pre ? UnsafePointer(xn) : UnsafePointer(x)
-            if let a = b.attention, a.matches(b.q, b.k, b.v, b.out) {
-                // heads at their kept sizes; the cache rows hold the compact k, v
-                a.forward(input, T: T, residual: x, kCache: kc, vCache: vc, pos0: p0, rope: nil, scale: scale,
-                          qBuf: q, att: att)
-            } else {
-                Linear.forwardMany(input, T: T, b.q, q, b.k, kc + p0 * C, b.v, vc + p0 * C)
-                attentionForward(q: q, ldq: C, k: kc, v: vc, ldkv: C, out: att, T: T, pos0: p0,
-                                 heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, scale: scale)
-                b.out.forward(att, x, T: T, accumulate: true)
-            }
-            if !pre { layerNorm(x, x, b.attnNormW, b.attnNormB, T, C, eps) }
-            if pre { layerNorm(x, xn, b.ffnNormW, b.ffnNormB, T, C, eps) }
-            if let chain = b.mlpChain, chain.matches(b.fc1, nil, b.fc2) {
-                // compacted intermediate: h: [T, n]
-                let n = chain.width
-                Linear.forwardManyPrefix(pre ? UnsafePointer(xn) : UnsafePointer(x), T: T, n: n, b.fc1, h)
-                if c.activation == "gelu" { geluForward(h, T * n) } else { reluForward(h, T * n) }
-                b.fc2.forward(prefixInput: h, n: n, x, T: T, accumulate: true)
-            } else {
-                b.fc1.forward(pre ? UnsafePointer(xn) : UnsafePointer(x), h, T: T)
-                if c.activation == "gelu" { geluForward(h, T * F) } else { reluForward(h, T * F) }
-                b.fc2.forward(h, x, T: T, accumulate: true)
-            }
-            if !pre { layerNorm(x, x, b.ffnNormW, b.ffnNormB, T, C, eps) }
+            let pass = BlockPass(index: l, pos0: p0, k: cache.k[l].pointer, v: cache.v[l].pointer, compactPlans: true,
+                                 observer: nil)
+            blocks[l].forward(x, T: T, pass, buf, config: c)
         }
         cache.count = p0 + T
         let out = ws.hidden.reserve(T * P)
@@ -128,47 +74,70 @@ public final class OPTModel: CausalLM {
         lmHead.forward(hidden, logits, T: rows)
     }
 
+    // MARK: block by block (calibration) and training
+
+    public var architecture: ArchitectureDescriptor { .opt }
+    public var blockCount: Int { blocks.count }
+
+    /// Token embeddings (+ project_in) + learned positions of positions 0..<T.  x: [T, C]
+    func embedTokens(_ tokens: UnsafeBufferPointer<Int32>, into x: UnsafeMutablePointer<Float>, scratch e: Buffer) {
+        let T = tokens.count, C = config.hiddenSize, P = config.wordEmbedProjDim
+        if let pin = projectIn {
+            let ep = e.reserve(T * P)
+            embeddingForward(embed, C: P, tokens, ep)
+            pin.forward(ep, x, T: T)
+        } else {
+            embeddingForward(embed, C: C, tokens, x)
+        }
+        positions.withUnsafeBufferPointer { pp in
+            for t in 0..<T { addInPlace(x + t * C, pp.baseAddress! + (t + OPTModel.positionOffset) * C, C) }
+        }
+    }
+
+    public func blockInput(_ tokens: [Int32]) throws -> [Float] {
+        try validateWindow(tokens)
+        var x = [Float](repeating: 0, count: tokens.count * config.hiddenSize)
+        let e = Buffer()
+        x.withUnsafeMutableBufferPointer { xb in
+            tokens.withUnsafeBufferPointer { embedTokens($0, into: xb.baseAddress!, scratch: e) }
+        }
+        return x
+    }
+
+    public func forwardBlock(_ l: Int, _ x: inout [Float], T: Int, observer: LinearObserver?, scratch s: BlockScratch) throws {
+        try checkBlock(l, count: x.count, T: T)
+        let c = config, C = c.hiddenSize, F = c.intermediateSize
+        let buf = BlockBuffers(xn: s.xn.reserve(T * C), q: s.q.reserve(T * C), att: s.att.reserve(T * C),
+                               h1: s.g.reserve(T * F), h2: s.g.pointer, h: nil, threads: [])
+        let pass = BlockPass(index: l, pos0: 0, k: s.k.reserve(T * C), v: s.v.reserve(T * C), compactPlans: false,
+                             observer: observer)
+        x.withUnsafeMutableBufferPointer { xb in
+            guard let xp = xb.baseAddress else { return }
+            blocks[l].forward(xp, T: T, pass, buf, config: c)
+        }
+    }
+
+    public func makeTrainingTape() -> TrainingTape { OPTTape(self) }
+
     // MARK: names
 
-    static let linearSuffixes = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "fc1", "fc2"]
-
-    public var blockLinearNames: [String] {
-        (0..<config.numLayers).flatMap { i in OPTModel.linearSuffixes.map { "model.decoder.layers.\(i).\($0)" } }
-    }
-
-    private func slot(_ name: String) -> (Int, WritableKeyPath<OPTBlock, Linear>)? {
-        let prefix = "model.decoder.layers."
-        guard name.hasPrefix(prefix) else { return nil }
-        let rest = name.dropFirst(prefix.count)
-        guard let dot = rest.firstIndex(of: "."), let i = Int(rest[..<dot]), i >= 0, i < blocks.count else { return nil }
-        let paths: [String: WritableKeyPath<OPTBlock, Linear>] = [
-            "self_attn.q_proj": \.q, "self_attn.k_proj": \.k, "self_attn.v_proj": \.v, "self_attn.out_proj": \.out,
-            "fc1": \.fc1, "fc2": \.fc2,
-        ]
-        guard let p = paths[String(rest[rest.index(after: dot)...])] else { return nil }
-        return (i, p)
-    }
+    public var blockLinearNames: [String] { architecture.blockLinearNames(blocks: blocks.count) }
 
     public var attentionLayouts: [HeadLayout?] {
         blocks.map { b in b.attention.flatMap { $0.matches(b.q, b.k, b.v, b.out) ? $0.layout : nil } }
     }
 
     public func linear(_ name: String) -> Linear? {
-        guard let (i, p) = slot(name) else { return nil }
-        return blocks[i][keyPath: p]
+        guard let (i, s) = architecture.parseLinear(name), i < blocks.count else { return nil }
+        return blocks[i][slot: s]
     }
 
     public func setLinear(_ name: String, _ value: Linear) {
-        guard let (i, p) = slot(name) else { preconditionFailure("no linear layer named \(name)") }
-        blocks[i][keyPath: p] = value
-        OPTModel.detectPlans(&blocks[i], config)
-    }
-
-    /// The compact MLP chain and per-head attention plans of a block's current layers.
-    private static func detectPlans(_ b: inout OPTBlock, _ c: ModelConfig) {
-        b.mlpChain = MLPChain.detect(first: b.fc1, second: nil, last: b.fc2)
-        b.attention = CompactAttention.detect(q: b.q, k: b.k, v: b.v, o: b.out, heads: c.numHeads, kvHeads: c.numHeads,
-                                              headDim: c.headDim, rotary: false)
+        guard let (i, s) = architecture.parseLinear(name), i < blocks.count else {
+            preconditionFailure("no linear layer named \(name)")
+        }
+        blocks[i][slot: s] = value
+        blocks[i].detectPlans(config)
     }
 
     public func namedParameters() -> [(name: String, tensor: Tensor)] { namedParameters(skipping: []) }
@@ -185,16 +154,17 @@ public final class OPTModel: CausalLM {
         if let projectIn { out.append((r + "project_in.weight", projectIn.denseWeight)) }
         if let projectOut { out.append((r + "project_out.weight", projectOut.denseWeight)) }
         func vec(_ n: String, _ v: [Float]?) { if let v { out.append((n, Tensor(shape: [v.count], data: v))) } }
+        let a = architecture
         for (i, b) in blocks.enumerated() {
-            let p = r + "layers.\(i)."
-            vec(p + "self_attn_layer_norm.weight", b.attnNormW)
-            vec(p + "self_attn_layer_norm.bias", b.attnNormB)
-            vec(p + "final_layer_norm.weight", b.ffnNormW)
-            vec(p + "final_layer_norm.bias", b.ffnNormB)
-            for s in OPTModel.linearSuffixes {
-                guard let l = linear(p + s) else { continue }
-                if !skip.contains(p + s + ".weight") { out.append((p + s + ".weight", l.denseWeight)) }
-                vec(p + s + ".bias", l.bias)
+            let p = a.blockName(i), n1 = p + a.blockNorms[0].hf, n2 = p + a.blockNorms[1].hf
+            vec(n1 + ".weight", b.attnNormW)
+            vec(n1 + ".bias", b.attnNormB)
+            vec(n2 + ".weight", b.ffnNormW)
+            vec(n2 + ".bias", b.ffnNormB)
+            for s in a.linears.indices {
+                let n = a.linearName(block: i, slot: s), l = b[slot: s]
+                if !skip.contains(n + ".weight") { out.append((n + ".weight", l.denseWeight)) }
+                vec(n + ".bias", l.bias)
             }
         }
         vec(r + "final_layer_norm.weight", finalNormW)

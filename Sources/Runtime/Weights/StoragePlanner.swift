@@ -88,14 +88,5 @@ public func compressStorages(model: CausalLM, structuredMasks: [String: (rows: [
 
 /// The Llama (gate, up, down) and OPT (fc1, fc2) triples of a model, by layer name.
 func mlpGroups(_ model: CausalLM) -> [(first: String, second: String?, last: String)] {
-    (0..<model.config.numLayers).map { i in
-        switch model.config.architecture {
-        case .llama:
-            let p = "model.layers.\(i).mlp."
-            return (p + "gate_proj", p + "up_proj", p + "down_proj")
-        case .opt:
-            let p = "model.decoder.layers.\(i)."
-            return (p + "fc1", nil, p + "fc2")
-        }
-    }
+    (0..<model.blockCount).map { model.architecture.mlpGroup(block: $0) }
 }
