@@ -12,7 +12,7 @@ struct CompressCommand: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @Option(help: "rows-columns, unstructured or 2:4.")
     var structure: String = "rows-columns"
-    @Option(help: "surgeon, kobd, lobd, magnitude (all structures); sparsegpt, wanda (unstructured, 2:4).")
+    @Option(help: ArgumentHelp(Self.methodHelp))
     var method: String = "surgeon"
     @Option(help: "Target sparsity: the fraction of the block linear layers' parameters removed.")
     var sparsity: Double
@@ -67,8 +67,22 @@ struct CompressCommand: ParsableCommand {
     @Flag(help: "Print one JSON record.")
     var json = false
 
+    /// "surgeon, kobd, lobd, magnitude (all structures); sparsegpt, wanda (unstructured, 2:4)", from the traits.
+    static let methodHelp: String = {
+        var groups: [(structures: Set<Structure>, methods: [String])] = []
+        for m in PruningMethod.allCases {
+            let s = m.traits.structures
+            if let i = groups.firstIndex(where: { $0.structures == s }) { groups[i].methods.append(m.rawValue) } else { groups.append((s, [m.rawValue])) }
+        }
+        return groups.map { g in
+            let which = g.structures.count == Structure.allCases.count
+                ? "all structures" : Structure.allCases.filter { g.structures.contains($0) }.map(\.rawValue).joined(separator: ", ")
+            return "\(g.methods.joined(separator: ", ")) (\(which))"
+        }.joined(separator: "; ") + "."
+    }()
+
     /// Checks of what only the CLI knows (where windows come from, evaluation); the recipe's values
-    /// are checked once, by `CompressionRecipe.validate`, when `recipe()` builds it.
+    /// are checked by `CompressionRecipe.validate`, which `recipe()` calls.
     func validate() throws {
         guard nsamples >= 1 else { throw ValidationError("--nsamples must be ≥ 1 (got \(nsamples))") }
         guard seqlen >= 2 else { throw ValidationError("--seqlen must be ≥ 2 (got \(seqlen))") }
@@ -79,6 +93,7 @@ struct CompressCommand: ParsableCommand {
         if lowrank == nil && (lowrankLR != nil || lowrankStepsPerShot != nil || lowrankFinalEpochs != nil || lowrankLayers != nil) {
             throw ValidationError("the --lowrank-* options tune the low-rank correction: turn it on with --lowrank RANK (paper: 8)")
         }
+        _ = try recipe()   // refused here, with this command's usage, rather than at run time
     }
 
     /// The flags as one typed recipe, validated (the only place the CLI builds one).
