@@ -193,4 +193,27 @@ final class CompressorTests: XCTestCase {
         now.calibration = nil
         XCTAssertEqual(now.differences(from: base).map(\.key), ["calibration", "lowrank"])
     }
+
+    /// `validate()` is the one check of a recipe's values; each refusal names its field.
+    func testRecipeValidationNamesTheField() {
+        let ok = CompressionRecipe(method: .surgeon, structure: .twoFour, targetSparsity: 0.5, shots: 2, dampG: 0.1, dampA: 0.01)
+        XCTAssertNoThrow(try ok.validate())
+        func field(_ change: (inout CompressionRecipe) -> Void) -> RecipeField? {
+            var r = ok
+            change(&r)
+            do { try r.validate() } catch SurgeryError.invalidRecipe(let f, _) { return f } catch { XCTFail("\(error)") }
+            return nil
+        }
+        XCTAssertEqual(field { $0.targetSparsity = 1 }, .targetSparsity)
+        XCTAssertEqual(field { $0.targetSparsity = 0.6 }, .targetSparsity)           // 2:4 removes at most half
+        XCTAssertEqual(field { $0.method = .wanda; $0.targetSparsity = 0.4 }, .targetSparsity)   // layer-wise 2:4: exactly half
+        XCTAssertEqual(field { $0.shots = 0 }, .shots)
+        XCTAssertEqual(field { $0.dampG = -1 }, .dampG)
+        XCTAssertEqual(field { $0.dampA = .nan }, .dampA)
+        XCTAssertEqual(field { $0.fisher = .sampled(0, seed: 1) }, .fisher)
+        XCTAssertEqual(field { $0.groupEntries = 0 }, .groupEntries)
+        XCTAssertEqual(field { $0.method = .sparsegpt; $0.structure = .rowsColumns }, .structure)
+        XCTAssertEqual(field { $0.lowrank = LowRankRecipe(rank: 0) }, .lowrank)
+        XCTAssertNil(field { $0.method = .wanda })
+    }
 }
