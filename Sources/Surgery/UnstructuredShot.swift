@@ -67,7 +67,9 @@ extension Compressor {
                             inputs: layers[i].cols - (layers[i].hasBias ? 1 : 0))
             }
             threshold = sel.threshold
-        default:
+        case .rowsColumns:
+            throw SurgeryError.invalidRecipe(.structure, "rows and columns are pruned by the structured shot, not element by element")
+        case .unstructured:
             let total = layers.reduce(0) { $0 + $1.size }
             let sel = selectSmallest(costs, count: Int((target * Double(total)).rounded(.down)))
             masks = sel.masks
