@@ -21,11 +21,8 @@ public struct CompressionState: Codable, Sendable, Equatable {
 /// picks what to remove, and the surviving weights are updated and re-masked.
 public final class Compressor {
     public let model: CausalLM
+    /// What the run does (validated on init); compression.json and checkpoints record it.
     public let recipe: CompressionRecipe
-    public let method: PruningMethod
-    public let structure: Structure
-    public let updates: UpdateMode
-    public let labels: FisherLabels
     public let calibration: Calibration?
     public private(set) var state: CompressionState
     /// Optional evaluation after each shot (e.g. perplexity on a few segments).
@@ -37,31 +34,40 @@ public final class Compressor {
     /// Progress of the curvature pass of a shot: (window, windows).
     public var curvatureProgress: ((Int, Int) -> Void)?
 
-    public init(model: CausalLM, method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int,
-                dampG: Double, dampA: Double, updates: UpdateMode = .joint, labels: FisherLabels = .empirical,
-                calibration: Calibration?, calibrationRecord: CalibrationRecord? = nil, lowRank: LowRankRecipe? = nil,
-                groupEntries: Int? = nil, state: CompressionState = CompressionState()) throws {
+    public var method: PruningMethod { recipe.method }
+    public var structure: Structure { recipe.structure }
+    public var updates: UpdateMode { recipe.updates }
+    public var labels: FisherLabels { recipe.fisher }
+
+    /// A run of `recipe` on `model`, continuing from `state`. Refuses an invalid recipe, a method or
+    /// low-rank correction that needs calibration windows without them, and 2:4 on layers whose
+    /// input count is not a multiple of 4.
+    public init(model: CausalLM, recipe: CompressionRecipe, calibration: Calibration?,
+                state: CompressionState = CompressionState()) throws {
         self.model = model
-        self.method = method
-        self.structure = structure
-        self.updates = updates
-        self.labels = labels
+        self.recipe = recipe
         self.calibration = calibration
         self.state = state
-        recipe = CompressionRecipe(method: method, structure: structure, targetSparsity: targetSparsity, shots: shots,
-                                   dampG: dampG, dampA: dampA, updates: updates, fisher: labels, calibration: calibrationRecord,
-                                   lowrank: lowRank, groupEntries: groupEntries)
         try recipe.validate()
-        if method.needsData && calibration == nil {
-            throw SurgeryError.noCalibrationData("method \(method.rawValue) needs calibration data (--calib FILE)")
+        if recipe.method.needsData && calibration == nil {
+            throw SurgeryError.noCalibrationData("method \(recipe.method.rawValue) needs calibration windows")
         }
-        if lowRank != nil && calibration == nil {
-            throw SurgeryError.noCalibrationData("the low-rank correction trains on calibration data (--calib FILE)")
+        if recipe.lowrank != nil && calibration == nil {
+            throw SurgeryError.noCalibrationData("the low-rank correction trains on calibration windows")
         }
-        if structure == .rowsColumns && (method == .sparsegpt || method == .wanda) {
-            throw SurgeryError.invalidTarget("\(method.rawValue) prunes unstructured and 2:4 patterns only; use surgeon, kobd, lobd or magnitude for rows-columns")
-        }
-        try Compressor.checkElementRecipe(model: model, method: method, structure: structure, target: targetSparsity)
+        try Compressor.checkElementShapes(model: model, structure: recipe.structure)
+    }
+
+    /// The recipe field by field (tests and callers without a recipe at hand).
+    public convenience init(model: CausalLM, method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int,
+                            dampG: Double, dampA: Double, updates: UpdateMode = .joint, labels: FisherLabels = .empirical,
+                            calibration: Calibration?, calibrationRecord: CalibrationRecord? = nil, lowRank: LowRankRecipe? = nil,
+                            groupEntries: Int? = nil, state: CompressionState = CompressionState()) throws {
+        try self.init(model: model,
+                      recipe: CompressionRecipe(method: method, structure: structure, targetSparsity: targetSparsity, shots: shots,
+                                                dampG: dampG, dampA: dampA, updates: updates, fisher: labels,
+                                                calibration: calibrationRecord, lowrank: lowRank, groupEntries: groupEntries),
+                      calibration: calibration, state: state)
     }
 
     /// The layers compression works on, in model order.
@@ -75,14 +81,10 @@ public final class Compressor {
         }
     }
 
-    /// Curvature for this method on the current model.
+    /// Curvature for this method on the current model (nil for the identity: nothing to estimate).
     func estimateCurvature() throws -> KFACFactors? {
-        let kind: CurvatureMethod
-        switch method {
-        case .surgeon, .kobd: kind = .kfac
-        case .lobd, .sparsegpt, .wanda: kind = .activations
-        case .magnitude: return nil
-        }
+        let kind = method.traits.curvature
+        if kind == .identity { return nil }
         guard let calibration else { throw SurgeryError.noCalibrationData("no calibration windows") }
         return try Curvature.estimate(model: model, calibration: calibration, method: kind, labels: labels,
                                       progress: curvatureProgress)
@@ -121,7 +123,7 @@ public final class Compressor {
             for c in state.removedCols[name] ?? [] where c < l.cols { l.removedCols[c] = true }
             return l
         }
-        let method = self.method
+        let method = self.method, usesG = method.traits.usesG
         let dG = recipe.dampG, dA = recipe.dampA
         var analyses = [StructuredAnalysis?](repeating: nil, count: names.count)
         var failure: Error?
@@ -132,7 +134,7 @@ public final class Compressor {
                 do {
                     let g = try factors.flatMap { try doubleFactor($0.G[names[i]], layer: names[i]) }
                     let a = try factors.flatMap { try doubleFactor($0.A[names[i]], layer: names[i]) }
-                    out[i] = try structuredAnalysis(layers[i], g: method == .lobd ? nil : g, a: a, method: method,
+                    out[i] = try structuredAnalysis(layers[i], g: usesG ? g : nil, a: a, method: method,
                                                     dampG: dG, dampA: dA)
                 } catch {
                     lock.lock(); failure = failure ?? error; lock.unlock()
@@ -144,7 +146,7 @@ public final class Compressor {
         let total = layers.reduce(0) { $0 + $1.size }
         let sel = selectStructures(rowCosts: done.map(\.rowCost), colCosts: done.map(\.colCost),
                                    target: Int((target * Double(total)).rounded(.down)))
-        let mode = method == .surgeon ? updates : .none
+        let mode = method.traits.updatesWeights ? updates : .none
         layers.withUnsafeMutableBufferPointer { ls in
             Parallel.forEach(names.count) { i in
                 do {

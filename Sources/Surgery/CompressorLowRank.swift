@@ -24,7 +24,7 @@ extension Compressor {
     func lowRankCorrection(shot t: Int, isLast: Bool) throws -> (shot: LowRankPhaseReport?, final: LowRankPhaseReport?) {
         guard let lr = recipe.lowrank else { return (nil, nil) }
         guard let calibration else {
-            throw SurgeryError.noCalibrationData("the low-rank correction trains on calibration windows (--calib FILE)")
+            throw SurgeryError.noCalibrationData("the low-rank correction trains on calibration windows")
         }
         var trainer = LowRankTrainer(recipe: lr)
         trainer.log = log

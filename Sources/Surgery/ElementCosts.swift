@@ -60,8 +60,10 @@ func liveFactor(_ f: [Double]?, _ idx: [Int], full: Int) -> [Double] {
 }
 
 /// Cost of removing each single weight of a layer (surgeon.md §3), [R, C'] row-major:
-/// - surgeon:   W[r,c]² / (2·Gi[r,r]·Ai[c,c]) with the damped inverses on the live part;
-/// - kobd:      W[r,c]²·G[r,r]·A[c,c] / 2;   lobd: W[r,c]²·A[c,c] / 2;   magnitude: W[r,c]² / 2.
+/// by the method's cost trait (`MethodTraits.Cost`):
+/// - obs (surgeon):  W[r,c]² / (2·Gi[r,r]·Ai[c,c]) with the damped inverses on the live part;
+/// - diagonal:       W[r,c]²·G[r,r]·A[c,c] / 2 (kobd), W[r,c]²·A[c,c] / 2 without G (lobd);
+/// - magnitude:      W[r,c]² / 2.
 /// Zero weights and dead rows/columns cost 0, so they are removed first and stay removed.
 /// g: [R, R] or nil (identity); a: [C', C'] or nil (identity).
 public func elementCosts(_ layer: PrunableLayer, live: LiveParts, g: [Double]?, a: [Double]?, method: PruningMethod,
@@ -72,17 +74,21 @@ public func elementCosts(_ layer: PrunableLayer, live: LiveParts, g: [Double]?, 
     guard !rows.isEmpty, !cols.isEmpty else { return cost }
     // per live row / column factor: cost = w² · rowFactor[r] · colFactor[c]
     var rowFactor = [Double](repeating: 0, count: R), colFactor = [Double](repeating: 0, count: C)
-    switch method {
-    case .surgeon:
+    let traits = method.traits
+    switch traits.cost {
+    case .obs:
         let (gi, ai) = try liveInverses(layer, live: live, g: g, a: a, dampG: dampG, dampA: dampA)
         let nR = rows.count, nC = cols.count
         for (i, r) in rows.enumerated() { rowFactor[r] = 1 / (2 * gi[i * nR + i]) }
         for (j, c) in cols.enumerated() { colFactor[c] = 1 / ai[j * nC + j] }
-    case .kobd, .lobd, .magnitude:
-        for r in rows { rowFactor[r] = method == .kobd ? (g.map { $0[r * R + r] } ?? 1) / 2 : 0.5 }
-        for c in cols { colFactor[c] = method == .magnitude ? 1 : (a.map { $0[c * C + c] } ?? 1) }
-    case .sparsegpt, .wanda:
-        throw SurgeryError.invalidTarget("\(method.rawValue) is a layer-wise method: it has no global element costs")
+    case .diagonal:
+        for r in rows { rowFactor[r] = traits.usesG ? (g.map { $0[r * R + r] } ?? 1) / 2 : 0.5 }
+        for c in cols { colFactor[c] = a.map { $0[c * C + c] } ?? 1 }
+    case .magnitude:
+        for r in rows { rowFactor[r] = 0.5 }
+        for c in cols { colFactor[c] = 1 }
+    case .layerwiseOBS, .inputNorm:
+        throw SurgeryError.invalidRecipe(.method, "\(method.rawValue) is a layer-wise method: it has no global element costs")
     }
     for r in rows {
         let fr = rowFactor[r]

@@ -1,12 +1,6 @@
 import Foundation
 import Runtime
 
-extension PruningMethod {
-    /// SparseGPT and Wanda prune layer by layer with their own sequential pass over the blocks
-    /// (one pass at the full target, whatever the shot count).
-    public var isLayerwise: Bool { self == .sparsegpt || self == .wanda }
-}
-
 /// Layer-wise pruning (SparseGPT, Wanda) of every block linear layer to the same sparsity, block by
 /// block as in their reference code: the hidden states entering block 0 are computed for every
 /// calibration window; for each block, one forward of the block on all windows collects
@@ -85,13 +79,15 @@ private func pruneLayer(model: CausalLM, name: String, a: Tensor?, method: Pruni
     guard let h = try doubleFactor(a, layer: name), h.count == n * n else {
         throw SurgeryError.noCalibrationData("no input statistics were collected for \(name)")
     }
-    switch method {
-    case .sparsegpt:
+    switch method.traits.cost {
+    case .layerwiseOBS:
         try sparseGPT(w: &layer.w, rows: layer.rows, cols: n, h: h, pattern: pattern, groupedInputs: lin.inFeatures,
                       options: options, layer: name)
-    default:
+    case .inputNorm:
         try wanda(w: &layer.w, rows: layer.rows, cols: n, inputNorms: inputNorms(a: h, n: n, tokens: tokens), pattern: pattern,
                   groupedInputs: lin.inFeatures)
+    case .obs, .diagonal, .magnitude:
+        throw SurgeryError.invalidRecipe(.method, "\(method.rawValue) costs structures globally: it has no layer-wise pass")
     }
     return layer
 }

@@ -8,17 +8,21 @@ public enum SurgeryError: Error, CustomStringConvertible, Equatable {
     case nonFiniteCurvature(layer: String)
     case nonFiniteWeights(layer: String)
     case invalidTarget(String)
+    /// A recipe value that cannot work, naming the recipe field (the CLI maps it to its flag).
+    case invalidRecipe(RecipeField, String)
     case noCalibrationData(String)
 
     public var description: String {
         switch self {
         case .notPositiveDefinite(let w):
-            return "\(w) is not positive definite even after damping; raise --damp-g/--damp-a or use more calibration data"
+            return "\(w) is not positive definite even after damping; raise the damping (damp_g / damp_a) or use more calibration data"
         case .nonFiniteCurvature(let l):
             return "curvature of \(l) contains NaN or Inf: the model or the calibration data produce non-finite gradients"
         case .nonFiniteWeights(let l):
-            return "weights of \(l) became NaN or Inf during the update; raise the damping (--damp-g/--damp-a)"
+            return "weights of \(l) became NaN or Inf during the update; raise the damping (damp_g / damp_a)"
         case .invalidTarget(let s):
+            return s
+        case .invalidRecipe(_, let s):
             return s
         case .noCalibrationData(let s):
             return s

@@ -121,7 +121,7 @@ public struct LowRankTrainer {
             set.zeroGradients()
             let loss = try set.accumulateGradients(tokens: windows[w], tape: tape)
             guard loss.isFinite else {
-                throw SurgeryError.nonFiniteWeights(layer: "\(label): the training loss is \(loss) at step \(step + 1); lower --lowrank-lr")
+                throw SurgeryError.nonFiniteWeights(layer: "\(label): the training loss is \(loss) at step \(step + 1); lower the low-rank learning rate (lowrank learning_rate)")
             }
             if step == 0 { firstLoss = loss }
             let lr = schedule.rate(at: step)

@@ -1,15 +1,19 @@
 import Foundation
 
-/// Everything that decides a compression run (recorded in compression.json).
+/// Everything that decides a compression run: built once (by the CLI), checked once (`validate()`),
+/// handed to `Compressor`, recorded in compression.json and in checkpoints, and compared whole on
+/// resume (`differences(from:)`). The JSON keys and string values are those of every earlier file.
 public struct CompressionRecipe: Codable, Sendable, Equatable {
-    public var method: String
-    public var structure: String
+    public var method: PruningMethod
+    public var structure: Structure
     public var targetSparsity: Double
     public var shots: Int
     public var dampG: Double
     public var dampA: Double
-    public var updates: String
-    public var fisher: String
+    /// Weight updates of the structured surgeon (recorded for every method; only read when the
+    /// method's traits say it updates weights).
+    public var updates: UpdateMode
+    public var fisher: FisherLabels
     public var calibration: CalibrationRecord?
     /// The first-order low-rank correction between shots (absent: none; older files have none).
     public var lowrank: LowRankRecipe?
@@ -18,16 +22,16 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
     public var groupEntries: Int?
 
     public init(method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int, dampG: Double, dampA: Double,
-                updates: UpdateMode, fisher: FisherLabels, calibration: CalibrationRecord?, lowrank: LowRankRecipe? = nil,
-                groupEntries: Int? = nil) {
-        self.method = method.rawValue
-        self.structure = structure.rawValue
+                updates: UpdateMode = .joint, fisher: FisherLabels = .empirical, calibration: CalibrationRecord? = nil,
+                lowrank: LowRankRecipe? = nil, groupEntries: Int? = nil) {
+        self.method = method
+        self.structure = structure
         self.targetSparsity = targetSparsity
         self.shots = shots
         self.dampG = dampG
         self.dampA = dampA
-        self.updates = updates.rawValue
-        self.fisher = fisher.description
+        self.updates = updates
+        self.fisher = fisher
         self.calibration = calibration
         self.lowrank = lowrank
         self.groupEntries = groupEntries
@@ -38,19 +42,75 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
         case targetSparsity = "target_sparsity", dampG = "damp_g", dampA = "damp_a", groupEntries = "group_entries"
     }
 
-    /// Checks values a caller could get wrong (flags are parsed elsewhere).
+    /// The one check of a recipe's values (model-dependent checks, such as 2:4 layer shapes and the
+    /// presence of calibration windows, are `Compressor`'s). Throws `SurgeryError.invalidRecipe`
+    /// naming the field.
     public func validate() throws {
+        func bad(_ f: RecipeField, _ s: String) -> SurgeryError { .invalidRecipe(f, s) }
         guard targetSparsity >= 0, targetSparsity < 1 else {
-            throw SurgeryError.invalidTarget("sparsity must be in [0, 1) (got \(targetSparsity))")
+            throw bad(.targetSparsity, "the target sparsity must be in [0, 1) (got \(targetSparsity))")
         }
-        guard shots >= 1, shots <= 1000 else { throw SurgeryError.invalidTarget("shots must be between 1 and 1000 (got \(shots))") }
-        guard dampG >= 0, dampA >= 0, dampG.isFinite, dampA.isFinite else {
-            throw SurgeryError.invalidTarget("damping must be finite and ≥ 0 (got dG \(dampG), dA \(dampA))")
+        guard shots >= 1, shots <= 1000 else { throw bad(.shots, "shots must be between 1 and 1000 (got \(shots))") }
+        guard dampG >= 0, dampG.isFinite else { throw bad(.dampG, "the damping of G must be finite and ≥ 0 (got \(dampG))") }
+        guard dampA >= 0, dampA.isFinite else { throw bad(.dampA, "the damping of A must be finite and ≥ 0 (got \(dampA))") }
+        if case .sampled(let k, _) = fisher, !(1...1000).contains(k) {
+            throw bad(.fisher, "sampled Fisher labels need 1 ≤ k ≤ 1000 samples (got \(k))")
         }
         if let g = groupEntries, !(1...100_000).contains(g) {
-            throw SurgeryError.invalidTarget("group entries must be between 1 and 100000 (got \(g))")
+            throw bad(.groupEntries, "group entries must be between 1 and 100000 (got \(g))")
         }
-        try lowrank?.validate()
+        let traits = method.traits
+        guard traits.structures.contains(structure) else {
+            let others = PruningMethod.allCases.filter { $0.traits.structures.contains(structure) }.map(\.rawValue)
+            let own = Structure.allCases.filter { traits.structures.contains($0) }.map(\.rawValue)
+            throw bad(.structure, "\(method.rawValue) prunes \(own.joined(separator: " and ")) patterns only; use \(others.joined(separator: ", ")) for \(structure.rawValue)")
+        }
+        if structure == .twoFour {
+            guard targetSparsity <= 0.5 else {
+                throw bad(.targetSparsity, "2:4 removes at most half of the weights: use a target ≤ 0.5 (got \(targetSparsity))")
+            }
+            if traits.isLayerwise && targetSparsity != 0.5 {
+                throw bad(.targetSparsity, "\(method.rawValue) with 2:4 prunes exactly two of every four weights: use target 0.5 (got \(targetSparsity))")
+            }
+        }
+        do {
+            try lowrank?.validate()
+        } catch SurgeryError.invalidTarget(let s) {
+            throw bad(.lowrank, s)
+        }
+    }
+}
+
+/// A field of `CompressionRecipe`, named by its compression.json key (errors and resume mismatches
+/// name fields this way; the CLI maps them to its flags).
+public enum RecipeField: String, Sendable, CaseIterable {
+    case method, structure, shots, updates, fisher, calibration, lowrank
+    case targetSparsity = "target_sparsity", dampG = "damp_g", dampA = "damp_a", groupEntries = "group_entries"
+}
+
+/// Fisher labels in compression.json: "empirical" or "sampled(k=K, seed=S)".
+extension FisherLabels: Codable {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        let s = try c.decode(String.self)
+        guard let labels = FisherLabels(recorded: s) else {
+            throw DecodingError.dataCorruptedError(in: c, debugDescription: "fisher must be empirical or sampled(k=K, seed=S) (got \(s))")
+        }
+        self = labels
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+
+    /// Parses the recorded form (`description`).
+    init?(recorded s: String) {
+        if s == "empirical" { self = .empirical; return }
+        guard s.hasPrefix("sampled(k="), s.hasSuffix(")") else { return nil }
+        let parts = s.dropFirst("sampled(k=".count).dropLast().components(separatedBy: ", seed=")
+        guard parts.count == 2, let k = Int(parts[0]), let seed = UInt64(parts[1]) else { return nil }
+        self = .sampled(k, seed: seed)
     }
 }
 

@@ -14,8 +14,11 @@ public struct StructuredAnalysis: Sendable {
 }
 
 /// Costs of removing each row and each column of a layer (surgeon.md §3):
-/// - surgeon: row w_rᵀ Ad w_r / (2·Gi[r,r]), column v_cᵀ Gd v_c / (2·Ai[c,c]) on the live sub-matrix;
-/// - kobd: G[r,r]·w_rᵀ A w_r / 2 and A[c,c]·v_cᵀ G v_c / 2;  lobd: G = I;  magnitude: G = A = I.
+/// by the method's cost trait (`MethodTraits.Cost`):
+/// - obs (surgeon): row w_rᵀ Ad w_r / (2·Gi[r,r]), column v_cᵀ Gd v_c / (2·Ai[c,c]) on the live sub-matrix;
+/// - diagonal: G[r,r]·w_rᵀ A w_r / 2 and A[c,c]·v_cᵀ G v_c / 2 (kobd); without G (lobd) the row
+///   cost takes A's diagonal only, Σ_c w²·A[c,c] / 2;
+/// - magnitude: the kobd formulas with G = A = I.
 /// A column is dead when it is all zero or A[c,c] = 0, a row when it is all zero or G[r,r] = 0;
 /// dead structures cost 0 (so removed structures stay removed).
 /// g: [R, R] or nil (identity); a: [C', C'] or nil (identity).
@@ -43,11 +46,12 @@ public func structuredAnalysis(_ layer: PrunableLayer, g: [Double]?, a: [Double]
         for i in 0..<n { id[i * n + i] = 1 }
         return id
     }
+    let traits = method.traits
     if nR > 0 && nC > 0 {
-        let gl = factor(method == .lobd ? nil : g, nR, liveRows, R)
+        let gl = factor(traits.usesG ? g : nil, nR, liveRows, R)
         let al = factor(a, nC, liveCols, C)
-        switch method {
-        case .surgeon:
+        switch traits.cost {
+        case .obs:
             let gd = damped(gl, n: nR, dampG), ad = damped(al, n: nC, dampA)
             let gi = try spdInverse(gd, n: nR, what: "G of \(layer.name)")
             let ai = try spdInverse(ad, n: nC, what: "A of \(layer.name)")
@@ -68,14 +72,14 @@ public func structuredAnalysis(_ layer: PrunableLayer, g: [Double]?, a: [Double]
             }
             gInv = gi
             aInv = ai
-        case .kobd, .lobd, .magnitude:
-            let gUse = method == .magnitude ? factor(nil, nR, [], R) : gl
-            let aUse = method == .magnitude ? factor(nil, nC, [], C) : al
+        case .diagonal, .magnitude:
+            let gUse = traits.cost == .magnitude ? factor(nil, nR, [], R) : gl
+            let aUse = traits.cost == .magnitude ? factor(nil, nC, [], C) : al
             var wa = [Double](repeating: 0, count: nR * nC)
             dgemm(wl, aUse, M: nR, N: nC, K: nC, into: &wa)
             var gw = [Double](repeating: 0, count: nR * nC)
             dgemm(gUse, wl, M: nR, N: nC, K: nR, into: &gw)
-            if method == .lobd {
+            if traits.cost == .diagonal && !traits.usesG {
                 // G = I and only the diagonal of A: row Σ_c w²·A[c,c]/2, column A[c,c]·Σ_r w²/2
                 for (i, r) in liveRows.enumerated() {
                     var q = 0.0
@@ -99,8 +103,8 @@ public func structuredAnalysis(_ layer: PrunableLayer, g: [Double]?, a: [Double]
                     colCost[c] = aUse[j * nC + j] * q / 2
                 }
             }
-        case .sparsegpt, .wanda:
-            throw SurgeryError.invalidTarget("\(method.rawValue) prunes unstructured and 2:4 patterns only, not rows and columns")
+        case .layerwiseOBS, .inputNorm:
+            throw SurgeryError.invalidRecipe(.structure, "\(method.rawValue) prunes unstructured and 2:4 patterns only, not rows and columns")
         }
     }
     return StructuredAnalysis(rowCost: rowCost, colCost: colCost, deadRows: deadRows, deadCols: deadCols,

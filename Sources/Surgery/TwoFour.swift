@@ -20,7 +20,7 @@ public func isValid2of4(weight: [Float], rows: Int, cols: Int) -> Bool {
 /// Checks that every layer can hold a 2:4 pattern (input count a multiple of 4).
 public func require2of4Shapes(_ layers: [(name: String, inputs: Int)]) throws {
     if let bad = layers.first(where: { $0.inputs % 4 != 0 }) {
-        throw SurgeryError.invalidTarget("2:4 sparsity needs every pruned layer's input count to be a multiple of 4; \(bad.name) has \(bad.inputs) inputs (use --structure unstructured)")
+        throw SurgeryError.invalidTarget("2:4 sparsity needs every pruned layer's input count to be a multiple of 4; \(bad.name) has \(bad.inputs) inputs (use the unstructured structure)")
     }
 }
 

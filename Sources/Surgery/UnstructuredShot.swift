@@ -13,18 +13,11 @@ import Runtime
 /// sparsegpt, wanda: one layer-wise pass at the full target s (`pruneLayerwise`), whatever the shot
 /// count: they are one-shot methods; the run then counts as complete.
 extension Compressor {
-    /// Checks an unstructured / 2:4 recipe against the model before anything runs.
-    static func checkElementRecipe(model: CausalLM, method: PruningMethod, structure: Structure, target: Double) throws {
-        guard structure != .rowsColumns else { return }
-        if structure == .twoFour {
-            guard target <= 0.5 else {
-                throw SurgeryError.invalidTarget("2:4 removes at most half of the weights: use a target ≤ 0.5 (got \(target))")
-            }
-            if method.isLayerwise && target != 0.5 {
-                throw SurgeryError.invalidTarget("\(method.rawValue) with 2:4 prunes exactly two of every four weights: use target 0.5 (got \(target))")
-            }
-            try require2of4Shapes(model.blockLinearNames.compactMap { n in model.linear(n).map { (n, $0.inFeatures) } })
-        }
+    /// Checks a 2:4 recipe against the model's layer shapes before anything runs (the targets are
+    /// checked by `CompressionRecipe.validate`).
+    static func checkElementShapes(model: CausalLM, structure: Structure) throws {
+        guard structure == .twoFour else { return }
+        try require2of4Shapes(model.blockLinearNames.compactMap { n in model.linear(n).map { (n, $0.inFeatures) } })
     }
 
     /// One unstructured or 2:4 shot at sparsity `target`; returns the threshold (element cost or group cost).
@@ -37,7 +30,7 @@ extension Compressor {
         }
         let factors = try estimateCurvature()
         let names = layerNames
-        let method = self.method, structure = self.structure
+        let method = self.method, structure = self.structure, usesG = method.traits.usesG
         let dG = recipe.dampG, dA = recipe.dampA
         let groupEntries = recipe.groupEntries ?? defaultMaxGroupEntries
         let layers = try names.map { name -> PrunableLayer in
@@ -45,7 +38,7 @@ extension Compressor {
             return PrunableLayer(name: name, linear: lin)
         }
         func curvature(_ i: Int) throws -> (g: [Double]?, a: [Double]?) {
-            let g = method == .lobd ? nil : try factors.flatMap { try doubleFactor($0.G[names[i]], layer: names[i]) }
+            let g = !usesG ? nil : try factors.flatMap { try doubleFactor($0.G[names[i]], layer: names[i]) }
             let a = try factors.flatMap { try doubleFactor($0.A[names[i]], layer: names[i]) }
             return (g, a)
         }
@@ -74,7 +67,9 @@ extension Compressor {
                             inputs: layers[i].cols - (layers[i].hasBias ? 1 : 0))
             }
             threshold = sel.threshold
-        default:
+        case .rowsColumns:
+            throw SurgeryError.invalidRecipe(.structure, "rows and columns are pruned by the structured shot, not element by element")
+        case .unstructured:
             let total = layers.reduce(0) { $0 + $1.size }
             let sel = selectSmallest(costs, count: Int((target * Double(total)).rounded(.down)))
             masks = sel.masks
@@ -88,7 +83,7 @@ extension Compressor {
             guard let live = lives[i] else { return {} }
             var layer = layers[i]
             var gi: [Double]?, ai: [Double]?
-            if method == .surgeon {
+            if method.traits.updatesWeights {
                 let (g, a) = try curvature(i)
                 (gi, ai) = try liveInverses(layer, live: live, g: g, a: a, dampG: dG, dampA: dA)
             }

@@ -3,20 +3,17 @@ import Runtime
 import Surgery
 import Tokenize
 
-/// Everything `surgeon compress` was asked to do (already validated values).
+/// Everything `surgeon compress` was asked to do: the recipe (built and validated once by the
+/// caller) and how the job gets its windows, evaluates and writes.
 public struct CompressionOptions {
-    public var method: PruningMethod
-    public var structure: Structure
-    public var sparsity: Double
-    public var shots: Int
-    public var dampG: Double
-    public var dampA: Double
-    public var updates: UpdateMode
-    public var fisher: String = "empirical"
+    /// What the run does; its `calibration` record is filled in by the job from the windows it reads.
+    public var recipe: CompressionRecipe
+    /// Calibration text (windows sampled at seeded offsets), or a JSON file of token-id windows.
     public var calibFile: String?
     public var idsFile: String?
     public var nsamples: Int = 32
     public var seqlen: Int = 512
+    /// Seed of the calibration offsets.
     public var seed: UInt64 = 100
     public var output: String
     public var overwrite = false
@@ -27,20 +24,9 @@ public struct CompressionOptions {
     public var evalEvery = 1
     /// Keep plain dense weights (zeros included) instead of compressed storages, for other tools.
     public var denseOutput = false
-    /// The first-order low-rank correction between shots (nil: none).
-    public var lowrank: LowRankRecipe?
-    /// Masked entries per joint solve of the unstructured / 2:4 surgeon update (nil: 2000).
-    public var groupEntries: Int?
 
-    public init(method: PruningMethod, structure: Structure, sparsity: Double, shots: Int, dampG: Double, dampA: Double,
-                updates: UpdateMode, output: String) {
-        self.method = method
-        self.structure = structure
-        self.sparsity = sparsity
-        self.shots = shots
-        self.dampG = dampG
-        self.dampA = dampA
-        self.updates = updates
+    public init(recipe: CompressionRecipe, output: String) {
+        self.recipe = recipe
         self.output = output
     }
 }
@@ -55,7 +41,7 @@ public struct CompressionSummary {
     public var output: String
 
     public var json: [String: Any] {
-        var d: [String: Any] = ["method": report.recipe.method, "structure": report.recipe.structure,
+        var d: [String: Any] = ["method": report.recipe.method.rawValue, "structure": report.recipe.structure.rawValue,
                                 "target_sparsity": report.recipe.targetSparsity, "actual_sparsity": report.actualSparsity,
                                 "seconds": seconds, "peak_rss_bytes": peakRSS, "output": output]
         d["ppl_before"] = pplBefore ?? NSNull()
@@ -83,30 +69,8 @@ public final class CompressionJob {
         let start = now()
         let o = options
         let fm = FileManager.default
-        if fm.fileExists(atPath: o.output) && !o.overwrite {
-            throw ToolkitError.badInput("\(o.output) already exists; choose another -o or pass --overwrite")
-        }
-        // calibration data
-        var calibration: Calibration?
-        var record: CalibrationRecord?
-        if o.method.needsData || o.lowrank != nil {
-            if let ids = o.idsFile {
-                calibration = try CalibrationInput.fromIDsFile(ids, vocabSize: opened.model.config.vocabSize)
-            } else if let file = o.calibFile {
-                guard o.seqlen <= opened.model.contextLength else {
-                    throw ToolkitError.badInput("--seqlen \(o.seqlen) exceeds the model's context of \(opened.model.contextLength)")
-                }
-                calibration = try CalibrationInput.fromText(file: file, tokenizer: opened.requireTokenizer(), nsamples: o.nsamples,
-                                                            seqlen: o.seqlen, seed: o.seed)
-            } else {
-                throw ToolkitError.badInput("\(o.method.needsData ? "method \(o.method.rawValue)" : "--lowrank") needs calibration data: --calib FILE (e.g. wiki.valid.raw) or --ids-file FILE")
-            }
-            if let c = calibration {
-                record = CalibrationRecord(file: o.calibFile ?? o.idsFile ?? "", nsamples: c.windows.count,
-                                           seqlen: c.windows.first?.count ?? 0, seed: o.idsFile == nil ? o.seed : nil, offsets: c.offsets)
-                log("calibration: \(c.windows.count) windows of \(c.windows.first?.count ?? 0) tokens from \(c.source)")
-            }
-        }
+        if fm.fileExists(atPath: o.output) && !o.overwrite { throw CompressionJobError.outputExists(path: o.output) }
+        let (calibration, recipe) = try loadCalibration()
         // evaluation data
         var evaluate: ((CausalLM) throws -> Double)?
         if let evalFile = o.evalFile {
@@ -119,32 +83,27 @@ public final class CompressionJob {
         // resume
         var model = opened.model
         var state = CompressionState()
-        let labels = try CalibrationInput.fisherLabels(o.fisher, seed: o.seed)
         if o.resume {
-            if let (m, s) = try loadCheckpoint(recipeCheck: { $0.method == o.method.rawValue && $0.structure == o.structure.rawValue
-                && $0.targetSparsity == o.sparsity && $0.shots == o.shots
-                && $0.lowrank == o.lowrank && $0.groupEntries == o.groupEntries }) {
+            if let (m, s) = try loadCheckpoint(expecting: recipe) {
                 model = m
                 state = s
-                log("resuming after shot \(s.completedShots) of \(o.shots) from \(checkpointDir)")
+                log("resuming after shot \(s.completedShots) of \(recipe.shots) from \(checkpointDir)")
             } else {
-                log("--resume: no checkpoint at \(checkpointDir); starting from shot 1")
+                log("resume: no checkpoint at \(checkpointDir); starting from shot 1")
             }
         } else if fm.fileExists(atPath: checkpointDir) {
             try fm.removeItem(atPath: checkpointDir)
         }
         let pplBefore = try evaluate.map { try $0(opened.model) }
         if let p = pplBefore, state.completedShots == 0 { log(String(format: "perplexity before: %.4f", p)) }
-        let comp = try Compressor(model: model, method: o.method, structure: o.structure, targetSparsity: o.sparsity, shots: o.shots,
-                                  dampG: o.dampG, dampA: o.dampA, updates: o.updates, labels: labels, calibration: calibration,
-                                  calibrationRecord: record, lowRank: o.lowrank, groupEntries: o.groupEntries, state: state)
+        let comp = try Compressor(model: model, recipe: recipe, calibration: calibration, state: state)
         comp.evaluate = evaluate
         comp.evaluateEvery = o.evalEvery
         comp.log = log
-        let shotProgress = progressFactory("compress", o.shots)
+        let shotProgress = progressFactory("compress", recipe.shots)
         shotProgress.update(state.completedShots)
         try comp.run { report, state in
-            var line = String(format: "shot %d/%d: target %.4f, actual %.4f, %.1f s", report.shot, o.shots, report.targetSparsity,
+            var line = String(format: "shot %d/%d: target %.4f, actual %.4f, %.1f s", report.shot, recipe.shots, report.targetSparsity,
                               report.actualSparsity, report.seconds)
             for phase in [report.lowrank, report.lowrankFinal].compactMap({ $0 }) {
                 line += String(format: ", low-rank %d steps (%.1f s): first loss %.4f, last-epoch mean %.4f", phase.steps,
@@ -152,12 +111,12 @@ public final class CompressionJob {
             }
             if let p = report.perplexity { line += String(format: ", perplexity %.4f", p) }
             log(line)
-            if report.shot < o.shots { try saveCheckpoint(model: model, state: state, recipe: comp.recipe) }
+            if report.shot < recipe.shots { try saveCheckpoint(model: model, state: state, recipe: comp.recipe) }
             shotProgress.update(report.shot)
         }
         if !o.denseOutput {
             // serve the zeros: compacted / 2:4 / sparse storages where they beat dense
-            let masks = o.structure == .rowsColumns
+            let masks = recipe.structure == .rowsColumns
                 ? Dictionary(uniqueKeysWithValues: comp.layerNames.map { ($0, (rows: comp.state.removedRows[$0] ?? [], cols: comp.state.removedCols[$0] ?? [])) })
                 : nil
             let decisions = try compressStorages(model: model, structuredMasks: masks)
@@ -175,6 +134,31 @@ public final class CompressionJob {
                                   seconds: now() - start, peakRSS: peakRSSBytes(), output: o.output)
     }
 
+    /// The calibration windows the recipe needs (its method's curvature or the low-rank correction),
+    /// and the recipe with their record filled in.
+    func loadCalibration() throws -> (calibration: Calibration?, recipe: CompressionRecipe) {
+        let o = options
+        var recipe = o.recipe
+        guard recipe.method.needsData || recipe.lowrank != nil else { return (nil, recipe) }
+        let calibration: Calibration
+        if let ids = o.idsFile {
+            calibration = try CalibrationInput.fromIDsFile(ids, vocabSize: opened.model.config.vocabSize)
+        } else if let file = o.calibFile {
+            guard o.seqlen <= opened.model.contextLength else {
+                throw CompressionJobError.seqlenExceedsContext(seqlen: o.seqlen, context: opened.model.contextLength)
+            }
+            calibration = try CalibrationInput.fromText(file: file, tokenizer: opened.requireTokenizer(), nsamples: o.nsamples,
+                                                        seqlen: o.seqlen, seed: o.seed)
+        } else {
+            throw CompressionJobError.noCalibrationSource(needs: recipe.method.needsData ? .method : .lowrank, method: recipe.method)
+        }
+        recipe.calibration = CalibrationRecord(file: o.calibFile ?? o.idsFile ?? "", nsamples: calibration.windows.count,
+                                               seqlen: calibration.windows.first?.count ?? 0, seed: o.idsFile == nil ? o.seed : nil,
+                                               offsets: calibration.offsets)
+        log("calibration: \(calibration.windows.count) windows of \(calibration.windows.first?.count ?? 0) tokens from \(calibration.source)")
+        return (calibration, recipe)
+    }
+
     /// Weights after the last finished shot plus the state, written atomically.
     func saveCheckpoint(model: CausalLM, state: CompressionState, recipe: CompressionRecipe) throws {
         let items = model.namedParameters().map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
@@ -188,13 +172,14 @@ public final class CompressionJob {
         }
     }
 
-    func loadCheckpoint(recipeCheck: (CompressionRecipe) -> Bool) throws -> (CausalLM, CompressionState)? {
+    /// The checkpoint's weights and state when its recipe is `recipe` in every field; a checkpoint
+    /// made with another recipe is refused, naming each differing field with both values.
+    func loadCheckpoint(expecting recipe: CompressionRecipe) throws -> (CausalLM, CompressionState)? {
         let dir = checkpointDir
         guard FileManager.default.fileExists(atPath: dir + "/state.json") else { return nil }
         let file = try JSONDecoder().decode(CheckpointFile.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/state.json")))
-        guard recipeCheck(file.recipe) else {
-            throw ToolkitError.badInput("the checkpoint at \(dir) was made with another recipe (\(file.recipe.method), \(file.recipe.structure), sparsity \(file.recipe.targetSparsity), \(file.recipe.shots) shots); delete it or drop --resume")
-        }
+        let differences = recipe.differences(from: file.recipe)
+        guard differences.isEmpty else { throw CompressionJobError.recipeMismatch(checkpoint: dir, differences: differences) }
         let model = try loadModel(config: opened.model.config, weights: SafetensorsFile(path: dir + "/weights.safetensors"))
         return (model, file.state)
     }

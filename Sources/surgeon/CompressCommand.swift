@@ -12,7 +12,7 @@ struct CompressCommand: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @Option(help: "rows-columns, unstructured or 2:4.")
     var structure: String = "rows-columns"
-    @Option(help: "surgeon, kobd, lobd, magnitude (all structures); sparsegpt, wanda (unstructured, 2:4).")
+    @Option(help: ArgumentHelp(Self.methodHelp))
     var method: String = "surgeon"
     @Option(help: "Target sparsity: the fraction of the block linear layers' parameters removed.")
     var sparsity: Double
@@ -67,44 +67,73 @@ struct CompressCommand: ParsableCommand {
     @Flag(help: "Print one JSON record.")
     var json = false
 
-    func validate() throws {
-        guard Structure(rawValue: structure) != nil else { throw ValidationError("--structure must be rows-columns, unstructured or 2:4 (got \(structure))") }
-        guard PruningMethod(rawValue: method) != nil else {
-            throw ValidationError("--method must be one of \(PruningMethod.allCases.map(\.rawValue).joined(separator: ", ")) (got \(method))")
+    /// "surgeon, kobd, lobd, magnitude (all structures); sparsegpt, wanda (unstructured, 2:4)", from the traits.
+    static let methodHelp: String = {
+        var groups: [(structures: Set<Structure>, methods: [String])] = []
+        for m in PruningMethod.allCases {
+            let s = m.traits.structures
+            if let i = groups.firstIndex(where: { $0.structures == s }) { groups[i].methods.append(m.rawValue) } else { groups.append((s, [m.rawValue])) }
         }
-        guard UpdateMode(rawValue: updates) != nil else { throw ValidationError("--updates must be joint, independent or none (got \(updates))") }
-        guard sparsity >= 0 && sparsity < 1 else { throw ValidationError("--sparsity must be in [0, 1) (got \(sparsity))") }
-        guard shots >= 1 && shots <= 1000 else { throw ValidationError("--shots must be between 1 and 1000 (got \(shots))") }
+        return groups.map { g in
+            let which = g.structures.count == Structure.allCases.count
+                ? "all structures" : Structure.allCases.filter { g.structures.contains($0) }.map(\.rawValue).joined(separator: ", ")
+            return "\(g.methods.joined(separator: ", ")) (\(which))"
+        }.joined(separator: "; ") + "."
+    }()
+
+    /// Checks of what only the CLI knows (where windows come from, evaluation); the recipe's values
+    /// are checked by `CompressionRecipe.validate`, which `recipe()` calls.
+    func validate() throws {
         guard nsamples >= 1 else { throw ValidationError("--nsamples must be ≥ 1 (got \(nsamples))") }
         guard seqlen >= 2 else { throw ValidationError("--seqlen must be ≥ 2 (got \(seqlen))") }
-        for (n, v) in [("--damp-g", dampG), ("--damp-a", dampA)] {
-            if let v, !(v >= 0 && v.isFinite) { throw ValidationError("\(n) must be a finite value ≥ 0 (got \(v))") }
-        }
         if calib != nil && idsFile != nil { throw ValidationError("give --calib or --ids-file, not both") }
         if let evalChunks, evalChunks < 1 { throw ValidationError("--eval-chunks must be ≥ 1") }
         guard evalSeqlen >= 2 else { throw ValidationError("--eval-seqlen must be ≥ 2") }
-        if let g = groupEntries, !(1...100_000).contains(g) { throw ValidationError("--group-entries must be between 1 and 100000 (got \(g))") }
         guard evalEvery >= 1 else { throw ValidationError("--eval-every must be ≥ 1 (got \(evalEvery))") }
-        if let lowrank, !(1...4096).contains(lowrank) { throw ValidationError("--lowrank must be a rank between 1 and 4096 (got \(lowrank))") }
         if lowrank == nil && (lowrankLR != nil || lowrankStepsPerShot != nil || lowrankFinalEpochs != nil || lowrankLayers != nil) {
             throw ValidationError("the --lowrank-* options tune the low-rank correction: turn it on with --lowrank RANK (paper: 8)")
         }
-        if let lowrankLR, !(lowrankLR > 0 && lowrankLR.isFinite) { throw ValidationError("--lowrank-lr must be finite and > 0 (got \(lowrankLR))") }
-        if let k = lowrankStepsPerShot, k < 0 { throw ValidationError("--lowrank-steps-per-shot must be ≥ 0 (got \(k))") }
-        if let e = lowrankFinalEpochs, e < 0 { throw ValidationError("--lowrank-final-epochs must be ≥ 0 (got \(e))") }
-        if let l = lowrankLayers, LowRankLayers(rawValue: l) == nil {
-            throw ValidationError("--lowrank-layers must be attn, mlp or all (got \(l))")
+        _ = try recipe()   // refused here, with this command's usage, rather than at run time
+    }
+
+    /// The flags as one typed recipe, validated (the only place the CLI builds one).
+    func recipe() throws -> CompressionRecipe {
+        guard let st = Structure(rawValue: structure) else {
+            throw ValidationError("--structure must be rows-columns, unstructured or 2:4 (got \(structure))")
         }
+        guard let m = PruningMethod(rawValue: method) else {
+            throw ValidationError("--method must be one of \(PruningMethod.allCases.map(\.rawValue).joined(separator: ", ")) (got \(method))")
+        }
+        guard let up = UpdateMode(rawValue: updates) else { throw ValidationError("--updates must be joint, independent or none (got \(updates))") }
+        guard let labels = try? CalibrationInput.fisherLabels(fisher, seed: seed) else {
+            throw ValidationError("--fisher must be empirical, sampled or sampled:k with 1 ≤ k ≤ 1000 (got \(fisher))")
+        }
+        var lowRank: LowRankRecipe?
+        if let lowrank {
+            guard lowrankLayers.map({ LowRankLayers(rawValue: $0) != nil }) ?? true else {
+                throw ValidationError("--lowrank-layers must be attn, mlp or all (got \(lowrankLayers ?? ""))")
+            }
+            let d = LowRankRecipe()
+            lowRank = LowRankRecipe(rank: lowrank, learningRate: lowrankLR ?? d.learningRate,
+                                    stepsPerShot: lowrankStepsPerShot ?? d.stepsPerShot, finalEpochs: lowrankFinalEpochs ?? d.finalEpochs,
+                                    layers: lowrankLayers.flatMap(LowRankLayers.init(rawValue:)) ?? d.layers, seed: seed)
+        }
+        let damping = DefaultDamping.forStructure(st)
+        let r = CompressionRecipe(method: m, structure: st, targetSparsity: sparsity, shots: shots, dampG: dampG ?? damping.g,
+                                  dampA: dampA ?? damping.a, updates: up, fisher: labels, lowrank: lowRank, groupEntries: groupEntries)
+        do {
+            try r.validate()
+        } catch SurgeryError.invalidRecipe(let field, let message) {
+            throw ValidationError("\(Self.flag(field.rawValue)): \(message)")
+        }
+        return r
     }
 
     func run() throws {
+        let recipe = try recipe()
         try runReportingErrors {
             Parallel.setThreads(model.threads)
-            let st = Structure(rawValue: structure) ?? .rowsColumns
-            var o = CompressionOptions(method: PruningMethod(rawValue: method) ?? .surgeon, structure: st, sparsity: sparsity, shots: shots,
-                                       dampG: dampG ?? (st == .rowsColumns ? 0.01 : 0.1), dampA: dampA ?? 0.01,
-                                       updates: UpdateMode(rawValue: updates) ?? .joint, output: output)
-            o.fisher = fisher
+            var o = CompressionOptions(recipe: recipe, output: output)
             o.calibFile = calib
             o.idsFile = idsFile
             o.nsamples = nsamples
@@ -117,18 +146,18 @@ struct CompressCommand: ParsableCommand {
             o.evalSeqlen = evalSeqlen
             o.evalEvery = evalEvery
             o.denseOutput = denseOutput
-            o.groupEntries = groupEntries
-            if let lowrank {
-                let d = LowRankRecipe()
-                o.lowrank = LowRankRecipe(rank: lowrank, learningRate: lowrankLR ?? d.learningRate,
-                                          stepsPerShot: lowrankStepsPerShot ?? d.stepsPerShot, finalEpochs: lowrankFinalEpochs ?? d.finalEpochs,
-                                          layers: lowrankLayers.flatMap(LowRankLayers.init(rawValue:)) ?? d.layers, seed: seed)
-            }
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil)
             let job = CompressionJob(opened: opened, options: o)
             job.log = { printError($0) }
             CleanupOnSignal.install(paths: [(output as NSString).standardizingPath + ".tmp-\(getpid())"])
-            let s = try job.run()
+            let s: CompressionSummary
+            do {
+                s = try job.run()
+            } catch let e as CompressionJobError {
+                throw CommandError(Self.message(e))
+            } catch SurgeryError.invalidRecipe(let field, let message) {
+                throw CommandError("\(Self.flag(field.rawValue)): \(message)")
+            }
             var line = String(format: "compressed %@ -> %@: %@ %@, target %.4f, actual %.4f, %.1f s, peak RSS %.0f MiB",
                               model.model, output, method, structure, sparsity, s.report.actualSparsity, s.seconds,
                               Double(s.peakRSS) / 1048576)
@@ -137,6 +166,41 @@ struct CompressCommand: ParsableCommand {
             if json { print(jsonLine(s.json)) }
         }
     }
+
+    /// A job error in this command's flags.
+    static func message(_ e: CompressionJobError) -> String {
+        switch e {
+        case .outputExists(let p):
+            return "\(p) already exists; choose another -o or pass --overwrite"
+        case .seqlenExceedsContext(let L, let ctx):
+            return "--seqlen \(L) exceeds the model's context of \(ctx)"
+        case .noCalibrationSource(let field, let m):
+            return "\(field == .method ? "method \(m.rawValue)" : "--lowrank") needs calibration data: --calib FILE (e.g. wiki.valid.raw) or --ids-file FILE"
+        case .recipeMismatch(let dir, let diffs):
+            let lines = diffs.map { "\(flag($0.key)): checkpoint \($0.checkpoint), now \($0.now)" }
+            return "the checkpoint at \(dir) was made with another recipe (\(lines.joined(separator: "; "))); delete it or drop --resume"
+        }
+    }
+
+    /// The flag that sets a recipe field (keys as in compression.json, dotted for nested parts).
+    static func flag(_ key: String) -> String {
+        let flags = [
+            "method": "--method", "structure": "--structure", "target_sparsity": "--sparsity", "shots": "--shots",
+            "damp_g": "--damp-g", "damp_a": "--damp-a", "updates": "--updates", "fisher": "--fisher",
+            "group_entries": "--group-entries", "calibration": "--calib/--ids-file", "calibration.file": "--calib/--ids-file",
+            "calibration.nsamples": "--nsamples", "calibration.seqlen": "--seqlen", "calibration.seed": "--seed",
+            "calibration.offsets": "calibration offsets", "lowrank": "--lowrank", "lowrank.rank": "--lowrank",
+            "lowrank.learning_rate": "--lowrank-lr", "lowrank.steps_per_shot": "--lowrank-steps-per-shot",
+            "lowrank.final_epochs": "--lowrank-final-epochs", "lowrank.layers": "--lowrank-layers", "lowrank.seed": "--seed",
+        ]
+        return flags[key] ?? key
+    }
+}
+
+/// A failure already worded in this command's flags (printed as `error: <message>`).
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Removes half-written output on Ctrl-C / SIGTERM so an interrupted run leaves no partial OUT.

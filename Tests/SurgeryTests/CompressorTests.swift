@@ -89,7 +89,7 @@ final class CompressorTests: XCTestCase {
         let again = try loadModel(ModelFiles.open(dir))
         XCTAssertEqual(try InferenceSession(model: again).logitsForAll(heldOut[0]), try InferenceSession(model: surgeon).logitsForAll(heldOut[0]))
         let report = try CompressionReport.read(path: dir + "/compression.json")
-        XCTAssertEqual(report.recipe.method, "surgeon")
+        XCTAssertEqual(report.recipe.method, .surgeon)
         XCTAssertEqual(report.layers.count, surgeon.blockLinearNames.count)
         XCTAssertEqual(report.actualSparsity, comp.actualSparsity(), accuracy: 1e-12)
     }
@@ -121,5 +121,99 @@ final class CompressorTests: XCTestCase {
         }
         XCTAssertNoThrow(try Compressor(model: m, method: .magnitude, structure: .rowsColumns, targetSparsity: 0.2, shots: 1,
                                         dampG: 0, dampA: 0, calibration: nil))
+    }
+
+    /// The traits reproduce what the methods did before they were declared: data, gradients,
+    /// updates, layer-wise passes and the structures each supports.
+    func testMethodTraits() throws {
+        XCTAssertEqual(PruningMethod.allCases.filter { !$0.needsData }, [.magnitude])
+        XCTAssertEqual(PruningMethod.allCases.filter(\.needsGradients), [.surgeon, .kobd])
+        XCTAssertEqual(PruningMethod.allCases.filter(\.isLayerwise), [.sparsegpt, .wanda])
+        XCTAssertEqual(PruningMethod.allCases.filter { $0.traits.updatesWeights }, [.surgeon, .sparsegpt])
+        XCTAssertEqual(PruningMethod.allCases.filter { $0.traits.structures.contains(.rowsColumns) }, [.surgeon, .kobd, .lobd, .magnitude])
+        XCTAssertTrue(PruningMethod.allCases.allSatisfy { $0.traits.structures.isSuperset(of: [.unstructured, .twoFour]) })
+        XCTAssertEqual(PruningMethod.allCases.map { $0.traits.curvature }, [.kfac, .kfac, .activations, .identity, .activations, .activations])
+        // an unsupported structure is refused by the recipe, naming the field and the methods that can
+        let r = CompressionRecipe(method: .wanda, structure: .rowsColumns, targetSparsity: 0.2, shots: 1, dampG: 0.01, dampA: 0.01)
+        XCTAssertThrowsError(try r.validate()) { error in
+            guard case .invalidRecipe(let field, let message)? = error as? SurgeryError else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, .structure)
+            XCTAssertTrue(message.contains("surgeon, kobd, lobd, magnitude"), message)
+        }
+        // layer-wise methods have no global costs
+        let layer = PrunableLayer(name: "l", linear: Linear(dense: Tensor(shape: [2, 2], data: [1, 2, 3, 4])))
+        XCTAssertThrowsError(try structuredAnalysis(layer, g: nil, a: nil, method: .sparsegpt, dampG: 0, dampA: 0))
+        XCTAssertThrowsError(try elementCosts(layer, live: LiveParts(layer, g: nil, a: nil), g: nil, a: nil, method: .wanda, dampG: 0, dampA: 0))
+    }
+
+    /// compression.json keeps its keys and string values: an earlier file decodes into the typed
+    /// recipe and encodes back to the same JSON.
+    func testRecipeJSONIsUnchanged() throws {
+        let old = """
+        {"calibration":{"file":"wiki.valid.raw","nsamples":2,"offsets":[5,9],"seed":100,"seqlen":64},"damp_a":0.01,"damp_g":0.1,\
+        "fisher":"sampled(k=3, seed=7)","group_entries":500,"method":"sparsegpt","shots":1,"structure":"2:4","target_sparsity":0.5,\
+        "updates":"joint"}
+        """
+        let r = try JSONDecoder().decode(CompressionRecipe.self, from: Data(old.utf8))
+        XCTAssertEqual(r.method, .sparsegpt)
+        XCTAssertEqual(r.structure, .twoFour)
+        XCTAssertEqual(r.fisher, .sampled(3, seed: 7))
+        XCTAssertEqual(r.updates, .joint)
+        XCTAssertEqual(r.calibration?.offsets, [5, 9])
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        XCTAssertEqual(String(decoding: try e.encode(r), as: UTF8.self), old)
+        let rc = try JSONDecoder().decode(CompressionRecipe.self, from: Data(#"{"damp_a":0.01,"damp_g":0.01,"fisher":"empirical","method":"surgeon","shots":2,"structure":"rows-columns","target_sparsity":0.2,"updates":"none"}"#.utf8))
+        XCTAssertEqual(rc, CompressionRecipe(method: .surgeon, structure: .rowsColumns, targetSparsity: 0.2, shots: 2, dampG: 0.01,
+                                             dampA: 0.01, updates: UpdateMode.none))
+        XCTAssertThrowsError(try JSONDecoder().decode(CompressionRecipe.self, from: Data(old.replacingOccurrences(of: "k=3", with: "k=x").utf8)))
+    }
+
+    /// Recipe differences name every differing field (nested ones part by part) with both values.
+    func testRecipeDifferences() {
+        let base = CompressionRecipe(method: .surgeon, structure: .unstructured, targetSparsity: 0.5, shots: 2, dampG: 0.1, dampA: 0.01,
+                                     calibration: CalibrationRecord(file: "a.txt", nsamples: 4, seqlen: 64, seed: 1, offsets: [1, 2, 3, 4, 5]),
+                                     lowrank: LowRankRecipe(rank: 8))
+        XCTAssertEqual(base.differences(from: base), [])
+        var now = base
+        now.dampA = 0.02
+        now.updates = .independent
+        now.groupEntries = 100
+        now.calibration?.seed = 2
+        now.calibration?.offsets = [1, 2, 3, 4, 6]
+        now.lowrank?.learningRate = 1e-3
+        XCTAssertEqual(now.differences(from: base).map(\.description), [
+            "damp_a: checkpoint 0.01, now 0.02", "updates: checkpoint joint, now independent",
+            "group_entries: checkpoint default (2000), now 100", "calibration.seed: checkpoint 1, now 2",
+            "calibration.offsets: checkpoint 5 offsets, window 4 at 5, now 5 offsets, window 4 at 6",
+            "lowrank.learning_rate: checkpoint 0.0001, now 0.001",
+        ])
+        now = base
+        now.lowrank = nil
+        now.calibration = nil
+        XCTAssertEqual(now.differences(from: base).map(\.key), ["calibration", "lowrank"])
+    }
+
+    /// `validate()` is the one check of a recipe's values; each refusal names its field.
+    func testRecipeValidationNamesTheField() {
+        let ok = CompressionRecipe(method: .surgeon, structure: .twoFour, targetSparsity: 0.5, shots: 2, dampG: 0.1, dampA: 0.01)
+        XCTAssertNoThrow(try ok.validate())
+        func field(_ change: (inout CompressionRecipe) -> Void) -> RecipeField? {
+            var r = ok
+            change(&r)
+            do { try r.validate() } catch SurgeryError.invalidRecipe(let f, _) { return f } catch { XCTFail("\(error)") }
+            return nil
+        }
+        XCTAssertEqual(field { $0.targetSparsity = 1 }, .targetSparsity)
+        XCTAssertEqual(field { $0.targetSparsity = 0.6 }, .targetSparsity)           // 2:4 removes at most half
+        XCTAssertEqual(field { $0.method = .wanda; $0.targetSparsity = 0.4 }, .targetSparsity)   // layer-wise 2:4: exactly half
+        XCTAssertEqual(field { $0.shots = 0 }, .shots)
+        XCTAssertEqual(field { $0.dampG = -1 }, .dampG)
+        XCTAssertEqual(field { $0.dampA = .nan }, .dampA)
+        XCTAssertEqual(field { $0.fisher = .sampled(0, seed: 1) }, .fisher)
+        XCTAssertEqual(field { $0.groupEntries = 0 }, .groupEntries)
+        XCTAssertEqual(field { $0.method = .sparsegpt; $0.structure = .rowsColumns }, .structure)
+        XCTAssertEqual(field { $0.lowrank = LowRankRecipe(rank: 0) }, .lowrank)
+        XCTAssertNil(field { $0.method = .wanda })
     }
 }

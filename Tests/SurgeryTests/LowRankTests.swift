@@ -282,7 +282,7 @@ final class LowRankTests: XCTestCase {
         // refused recipes
         XCTAssertThrowsError(try Compressor(model: m, method: .magnitude, structure: .rowsColumns, targetSparsity: 0.2, shots: 1,
                                             dampG: 0, dampA: 0, calibration: nil, lowRank: recipe)) {
-            XCTAssertTrue("\($0)".contains("--calib"))
+            XCTAssertTrue("\($0)".contains("calibration"))
         }
         XCTAssertThrowsError(try Compressor(model: m, method: .surgeon, structure: .rowsColumns, targetSparsity: 0.2, shots: 1,
                                             dampG: 0, dampA: 0, calibration: calib, lowRank: LowRankRecipe(rank: 0)))

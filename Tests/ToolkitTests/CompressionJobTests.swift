@@ -8,8 +8,9 @@ final class CompressionJobTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }
 
     func options(_ out: String, shots: Int = 2) -> CompressionOptions {
-        var o = CompressionOptions(method: .surgeon, structure: .rowsColumns, sparsity: 0.2, shots: shots, dampG: 0.01, dampA: 0.01,
-                                   updates: .joint, output: out)
+        var o = CompressionOptions(recipe: CompressionRecipe(method: .surgeon, structure: .rowsColumns, targetSparsity: 0.2, shots: shots,
+                                                             dampG: 0.01, dampA: 0.01, updates: .joint),
+                                   output: out)
         o.calibFile = Fixtures.wikiValid
         o.nsamples = 4
         o.seqlen = 64
@@ -67,9 +68,8 @@ final class CompressionJobTests: XCTestCase {
         // an interrupted run: shot 1 done, checkpoint kept
         let o = options(dir + "/out")
         let job = CompressionJob(opened: try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true), options: o)
-        let cal = try CalibrationInput.fromText(file: o.calibFile!, tokenizer: opened.requireTokenizer(), nsamples: 4, seqlen: 64, seed: 100)
-        let comp = try Compressor(model: job.opened.model, method: .surgeon, structure: .rowsColumns, targetSparsity: 0.2, shots: 2,
-                                  dampG: 0.01, dampA: 0.01, calibration: cal)
+        let (cal, recipe) = try job.loadCalibration()
+        let comp = try Compressor(model: job.opened.model, recipe: recipe, calibration: cal)
         _ = try comp.runShot(1)
         try job.saveCheckpoint(model: job.opened.model, state: comp.state, recipe: comp.recipe)
         // resume: only shot 2 runs; the result equals an uninterrupted run
@@ -91,8 +91,51 @@ final class CompressionJobTests: XCTestCase {
         let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
         var o = options(Fixtures.tempDir() + "/x")
         o.calibFile = nil
-        XCTAssertThrowsError(try CompressionJob(opened: opened, options: o).run()) { XCTAssertTrue("\($0)".contains("--calib"), "\($0)") }
-        o.method = .magnitude
+        XCTAssertThrowsError(try CompressionJob(opened: opened, options: o).run()) {
+            XCTAssertEqual($0 as? CompressionJobError, .noCalibrationSource(needs: .method, method: .surgeon))
+            XCTAssertTrue("\($0)".contains("calibFile"), "\($0)")
+        }
+        o.recipe.method = .magnitude
         XCTAssertNoThrow(try CompressionJob(opened: opened, options: o).run())
+    }
+
+    /// `resume` compares the whole recipe: a checkpoint made with another damp_g is refused, naming the
+    /// field and both values, and kept; the same recipe resumes after the checkpoint's shot.
+    func testResumeRefusesAChangedRecipe() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let open = { try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true) }
+        // a 2-shot job interrupted before its output is written: the checkpoint after shot 1 stays
+        let o = options(dir + "/out")
+        let first = CompressionJob(opened: try open(), options: o)
+        first.log = { if $0.hasPrefix("shot 2/2") { try? FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true) } }
+        XCTAssertThrowsError(try first.run())
+        try FileManager.default.removeItem(atPath: dir + "/out")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out.partial/state.json"))
+
+        var changed = o
+        changed.resume = true
+        changed.recipe.dampG = 0.1
+        changed.recipe.fisher = .sampled(2, seed: 100)
+        XCTAssertThrowsError(try CompressionJob(opened: try open(), options: changed).run()) { error in
+            guard case .recipeMismatch(_, let diffs)? = error as? CompressionJobError else { return XCTFail("\(error)") }
+            XCTAssertEqual(diffs.map(\.field), [.dampG, .fisher])
+            let message = "\(error)"
+            XCTAssertTrue(message.contains("damp_g: checkpoint 0.01, now 0.1"), message)
+            XCTAssertTrue(message.contains("fisher: checkpoint empirical, now sampled(k=2, seed=100)"), message)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/out.partial/state.json"), "a refused resume keeps the checkpoint")
+
+        var same = o
+        same.resume = true
+        var lines: [String] = []
+        let job = CompressionJob(opened: try open(), options: same)
+        job.log = { lines.append($0) }
+        let resumed = try job.run()
+        XCTAssertTrue(lines.contains { $0.hasPrefix("resuming after shot 1 of 2") }, "\(lines)")
+        XCTAssertEqual(resumed.report.shots.map(\.shot), [1, 2])
+        XCTAssertEqual(resumed.report.recipe, try CompressionReport.read(path: dir + "/out/compression.json").recipe)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out.partial"))
     }
 }

@@ -12,10 +12,11 @@ final class LowRankJobTests: XCTestCase {
         let dir = Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
-        var o = CompressionOptions(method: .magnitude, structure: .unstructured, sparsity: 0.3, shots: 1, dampG: 0, dampA: 0,
-                                   updates: .joint, output: dir + "/out")
-        o.lowrank = LowRankRecipe(rank: 2, learningRate: 1e-3, stepsPerShot: 1, finalEpochs: 1, layers: .attn, seed: 100)
-        XCTAssertThrowsError(try CompressionJob(opened: opened, options: o).run()) { XCTAssertTrue("\($0)".contains("--lowrank"), "\($0)") }
+        var o = CompressionOptions(recipe: CompressionRecipe(method: .magnitude, structure: .unstructured, targetSparsity: 0.3, shots: 1,
+                                                             dampG: 0, dampA: 0),
+                                   output: dir + "/out")
+        o.recipe.lowrank = LowRankRecipe(rank: 2, learningRate: 1e-3, stepsPerShot: 1, finalEpochs: 1, layers: .attn, seed: 100)
+        XCTAssertThrowsError(try CompressionJob(opened: opened, options: o).run()) { XCTAssertTrue("\($0)".contains("low-rank"), "\($0)") }
         o.calibFile = Fixtures.wikiValid
         o.nsamples = 2
         o.seqlen = 32
@@ -25,7 +26,7 @@ final class LowRankJobTests: XCTestCase {
         let s = try job.run()
         XCTAssertEqual(s.report.actualSparsity, 0.3, accuracy: 0.01)
         let report = try CompressionReport.read(path: dir + "/out/compression.json")
-        XCTAssertEqual(report.recipe.lowrank, o.lowrank)
+        XCTAssertEqual(report.recipe.lowrank, o.recipe.lowrank)
         XCTAssertEqual(report.shots.first?.lowrank?.steps, 1)
         XCTAssertEqual(report.shots.first?.lowrankFinal?.steps, 2)
         XCTAssertTrue(lines.contains { $0.hasPrefix("shot 1/1") && $0.contains("low-rank 2 steps") }, "\(lines)")
