@@ -29,7 +29,9 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        let flags = FlagNames(paths: Dictionary(model.map { ($0, "-m") }, uniquingKeysWith: { a, _ in a }),
+                              promptLength: "-p", generated: "-n")
+        try runReportingErrors(flags) {
             Parallel.setThreads(threads)
             // every model loads before any output, so a bad -m fails early
             let models = try model.map { (path: $0, model: try loadModel(ModelFiles.open($0))) }

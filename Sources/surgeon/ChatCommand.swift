@@ -30,7 +30,9 @@ struct ChatCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        var flags = model.flags
+        flags.context = "--ctx"
+        try runReportingErrors(flags) {
             Parallel.setThreads(model.threads)
             let opened = try ModelLoader.open(model.model, requireTokenizer: true)
             var template = opened.chatTemplate ?? .none
@@ -69,7 +71,7 @@ struct ChatCommand: ParsableCommand {
                     }
                     print()
                 } catch let e as ToolkitError {
-                    printError("error: \(e)")
+                    printError("error: \(errorMessage(e, flags: flags))")
                 }
             }
         }

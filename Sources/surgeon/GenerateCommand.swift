@@ -33,7 +33,11 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        var flags = model.flags
+        flags.context = "--ctx"
+        flags.generated = "-n"
+        flags.ids = "--ids"
+        try runReportingErrors(flags) {
             Parallel.setThreads(model.threads)
             let opened = try ModelLoader.open(model.model, requireTokenizer: self.prompt != nil)
             let lm = opened.model

@@ -14,7 +14,7 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        try runReportingErrors {
+        try runReportingErrors(model.flags) {
             Parallel.setThreads(model.threads)
             let report = InspectReport(model: try loadModel(ModelFiles.open(model.model)))
             print(json ? try report.json() : report.markdown(), terminator: json ? "\n" : "")

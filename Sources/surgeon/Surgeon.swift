@@ -21,10 +21,14 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
     }
+
+    /// The model path, for error messages.
+    var flags: FlagNames { FlagNames(paths: [model: "-m"]) }
 }
 
-/// Runs a command body, turning any thrown error into `error: <message>` on stderr and exit code 1.
-func runReportingErrors(_ body: () throws -> Void) throws {
+/// Runs a command body, turning any thrown error into `error: <message>` on stderr and exit code 1;
+/// the message names the command's `flags` where the error comes from one of them.
+func runReportingErrors(_ flags: FlagNames = FlagNames(), _ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as ExitCode {
@@ -34,7 +38,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let e as CleanExit {
         throw e
     } catch {
-        printError("error: \(error)")
+        printError("error: \(errorMessage(error, flags: flags))")
         throw ExitCode.failure
     }
 }

@@ -53,3 +53,18 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(lines[5], "| pruned | 0.99 MiB | 1.000 | 0.26 M | 0.0% | 2 | tg8 | 5.00 ± 0.00 | 0.50x |")
     }
 }
+
+/// Toolkit errors speak of parameters, not of command-line flags (the CLI words them with flags).
+final class ToolkitErrorVocabularyTests: XCTestCase {
+    func testToolkitErrorsNameNoFlags() throws {
+        XCTAssertThrowsError(try CalibrationInput.fisherLabels("bogus", seed: 1)) {
+            XCTAssertEqual($0 as? ToolkitError, .badFisherLabels("bogus"))
+        }
+        XCTAssertEqual(try CalibrationInput.fisherLabels("sampled:3", seed: 1), .sampled(3, seed: 1))
+        let errors: [ToolkitError] = [.noTokenizer("/m"), .unsupportedTokenizer("/m", "bert"), .badFisherLabels("x"),
+                                      .messageTooLong(tokens: 9, context: 8)]
+        for e in errors {
+            XCTAssertNil("\(e)".range(of: #"(^|[\s(])--?[a-z]"#, options: .regularExpression), "\(e)")
+        }
+    }
+}
