@@ -32,10 +32,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], exclude: ["Resources"]),
-        .testTarget(name: "TokenizeTests", dependencies: ["Tokenize"]),
-        .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Runtime"]),
-        .testTarget(name: "ToolkitTests", dependencies: ["Toolkit", "Runtime", "Tokenize"]),
+        // What the test targets share: fixture paths, NaN-safe comparisons, the explicit OBS oracle.
+        .target(name: "TestSupport", dependencies: ["Runtime", "Surgery"], path: "Tests/TestSupport"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], exclude: ["Resources"]),
+        .testTarget(name: "TokenizeTests", dependencies: ["Tokenize", "TestSupport"]),
+        .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Runtime", "TestSupport"]),
+        .testTarget(name: "ToolkitTests", dependencies: ["Toolkit", "Runtime", "Tokenize", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

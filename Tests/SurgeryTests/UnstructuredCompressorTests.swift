@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import Runtime
 @testable import Surgery
+import TestSupport
 
 /// End to end on stories260K, unstructured 50% and 2:4: the surgeon (2 shots), SparseGPT, Wanda and
 /// the OBD baselines on the same calibration text (sampled from the model), held-out loss compared.
@@ -114,7 +115,7 @@ final class UnstructuredCompressorTests: XCTestCase {
 /// stories260K with text sampled from the model itself (as in CompressorTests).
 struct StoriesFixture {
     func model() throws -> (CausalLM, ModelFiles) {
-        let f = try ModelFiles.open(CompressorTests.fixture("stories260K"))
+        let f = try ModelFiles.open(Fixtures.fixture("stories260K"))
         return (try loadModel(f), f)
     }
 

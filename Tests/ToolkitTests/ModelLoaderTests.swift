@@ -2,6 +2,7 @@ import XCTest
 @testable import Runtime
 import Tokenize
 @testable import Toolkit
+import TestSupport
 
 final class ModelLoaderTests: XCTestCase {
     /// SmolLM2's tokenizer rebuilt from the GGUF vocabulary equals the one from tokenizer.json.

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import Runtime
 @testable import Toolkit
+import TestSupport
 
 final class ReportTests: XCTestCase {
     /// The inspect report of a fixture: the JSON keys scripts read, a lossless JSON round trip, and
