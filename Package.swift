@@ -22,7 +22,7 @@ let package = Package(
         ),
         .target(name: "Tokenize", dependencies: ["CSentencePiece"]),
         .target(name: "Runtime", dependencies: ["CBLAS"], swiftSettings: fast),
-        .target(name: "Surgery", dependencies: ["Runtime", "CBLAS"], swiftSettings: fast),
+        .target(name: "Surgery", dependencies: ["Runtime", "CBLAS"]),
         // What the CLI does besides parsing flags: model + tokenizer opening, chat sessions, reports.
         .target(name: "Toolkit", dependencies: ["Runtime", "Surgery", "Tokenize"]),
         .executableTarget(
@@ -39,5 +39,5 @@ let package = Package(
         .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Runtime", "TestSupport"]),
         .testTarget(name: "ToolkitTests", dependencies: ["Toolkit", "Runtime", "Tokenize", "TestSupport"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -47,7 +47,7 @@ struct ChatCommand: ParsableCommand {
                 printError("surgeon chat: \(model.model) (\(template.name) template, context \(capacity)). /reset, /stats, /quit; Ctrl-D exits.")
             }
             while true {
-                if tty { print("> ", terminator: ""); fflush(stdout) }
+                if tty { print("> ", terminator: ""); flushStdout() }
                 guard let line = readLine(strippingNewline: true) else { break }
                 let text = line.trimmingCharacters(in: .whitespaces)
                 if text.isEmpty { continue }
@@ -67,7 +67,7 @@ struct ChatCommand: ParsableCommand {
                 do {
                     try chat.send(text) { piece in
                         print(piece, terminator: "")
-                        fflush(stdout)
+                        flushStdout()
                     }
                     print()
                 } catch let e as ToolkitError {

@@ -138,19 +138,3 @@ struct CompressCommand: ParsableCommand {
         }
     }
 }
-
-/// Removes half-written output on Ctrl-C / SIGTERM so an interrupted run leaves no partial OUT.
-enum CleanupOnSignal {
-    nonisolated(unsafe) static var paths: [String] = []
-
-    static func install(paths: [String]) {
-        Self.paths = paths
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig) { s in
-                for p in CleanupOnSignal.paths { try? FileManager.default.removeItem(atPath: p) }
-                FileHandle.standardError.write(Data("\ninterrupted: no output written (a finished shot's checkpoint, if any, is kept for --resume)\n".utf8))
-                _exit(128 + s)
-            }
-        }
-    }
-}

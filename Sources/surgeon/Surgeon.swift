@@ -63,3 +63,7 @@ func jsonLine(_ obj: Any) -> String {
     guard let d = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
     return String(decoding: d, as: UTF8.self)
 }
+
+/// Flushes what `print` buffered for standard output. fflush(nil) flushes every output stream:
+/// naming the C global `stdout` is not concurrency-safe in Swift 6 (it is a mutable global).
+func flushStdout() { fflush(nil) }

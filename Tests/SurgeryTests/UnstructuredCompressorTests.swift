@@ -12,6 +12,7 @@ final class UnstructuredCompressorTests: XCTestCase {
     let helper = StoriesFixture()
 
     /// Calibration and held-out text sampled once per test process (sampling is the slow part in debug builds).
+    /// nonisolated(unsafe): XCTest runs the tests of this class one after another on one thread.
     nonisolated(unsafe) static var cached: (calib: Calibration, heldOut: [[Int32]], dense: Double)?
 
     func data() throws -> (calib: Calibration, heldOut: [[Int32]], dense: Double) {

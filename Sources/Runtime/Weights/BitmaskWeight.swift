@@ -6,7 +6,7 @@ import CBLAS
 ///   mask:   [R, nm] uint16, nm = ceil(C/16); bit c%16 of word c/16 is set when W[r, c] is stored
 ///           (bits past C are clear)
 /// Row starts are rebuilt from the mask's popcounts. Bytes: 4·nnz + 2·R·nm.
-public final class BitmaskWeight: RowDecompressing, @unchecked Sendable {
+public final class BitmaskWeight: RowDecompressing, Sendable {
     public let rows: Int, cols: Int
     public let mask: [UInt16]
     /// nnz values followed by 16 zeros, so SIMD loads may run past the last row.

@@ -4,7 +4,7 @@
 ///   colIndices: [nnz] uint16 column of each value, strictly increasing within a row (C ≤ 65536)
 ///   rowOffsets: [R + 1] int32, row r's values are values[rowOffsets[r] ..< rowOffsets[r+1]]
 /// Bytes: 6·nnz + 4·(R + 1).
-public final class CSRWeight: RowDecompressing, @unchecked Sendable {
+public final class CSRWeight: RowDecompressing, Sendable {
     public let rows: Int, cols: Int
     public let values: [Float]
     public let colIndices: [UInt16]

@@ -11,7 +11,7 @@
 /// KV cache holds the compact k and v rows (stride kWidth / vWidth inside the full-width buffers).
 /// The repacked copies sit beside the layers' own storages (which stay what is saved and
 /// inspected): a compacted attention holds its kept weights twice in memory (reads them once per token).
-public struct CompactAttention: @unchecked Sendable {
+public struct CompactAttention: Sendable {
     public let layout: HeadLayout
     let q: Linear, k: Linear, v: Linear, o: Linear
     /// The layers' storages the plan was built from, retained so their addresses stay unique.

@@ -5,7 +5,7 @@
 ///   keptCols: [nc] distinct indices < C, in the order of the columns of `values`
 ///   values:   [nr, nc], values[i, j] = W[keptRows[i], keptCols[j]]
 /// Bytes: 4·nr·nc + 4·nr + 4·nc. Index lists may start with a shared prefix (see `MLPChain`).
-public final class CompactedWeight: @unchecked Sendable {
+public final class CompactedWeight: Sendable {
     public let rows: Int, cols: Int
     public let keptRows: [Int32]
     public let keptCols: [Int32]

@@ -7,7 +7,7 @@ import CBLAS
 ///              (input 4·(j/2) + p) sits in bits 2·(j%16) of word j/16; within a group p0 < p1
 /// Padding values (a group with fewer than two nonzeros, the tail group) are 0.
 /// Bytes: 8·R·ceil(C/4) + 4·R·nw ≈ 0.53 of dense.
-public final class TwoFourWeight: RowDecompressing, @unchecked Sendable {
+public final class TwoFourWeight: RowDecompressing, Sendable {
     public let rows: Int, cols: Int
     public let values: [Float]
     public let positions: [UInt32]
