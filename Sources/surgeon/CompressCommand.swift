@@ -98,7 +98,7 @@ struct CompressCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        try runReportingErrors(FlagNames(paths: [model.model: "-m"], seqlen: "--eval-seqlen", fisher: "--fisher", output: "-o", overwrite: "--overwrite")) {
             Parallel.setThreads(model.threads)
             let st = Structure(rawValue: structure) ?? .rowsColumns
             var o = CompressionOptions(method: PruningMethod(rawValue: method) ?? .surgeon, structure: st, sparsity: sparsity, shots: shots,
