@@ -1,7 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Release builds of the kernels: bounds checks off inside Runtime's hot loops only.
+// Release builds of the numeric targets only (Runtime's kernels, Surgery's factor, cost and update
+// loops): bounds checks off there, after the debug builds and tests have run with them on.
+// Tokenize, Toolkit and the CLI parse untrusted input and keep every check.
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
 
 let package = Package(
@@ -32,10 +34,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"], exclude: ["Resources"]),
-        .testTarget(name: "TokenizeTests", dependencies: ["Tokenize"]),
-        .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Runtime"]),
-        .testTarget(name: "ToolkitTests", dependencies: ["Toolkit", "Runtime", "Tokenize"]),
+        // What the test targets share: fixture paths, NaN-safe comparisons, the explicit OBS oracle.
+        .target(name: "TestSupport", dependencies: ["Runtime", "Surgery"], path: "Tests/TestSupport"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], exclude: ["Resources"]),
+        .testTarget(name: "TokenizeTests", dependencies: ["Tokenize", "TestSupport"]),
+        .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Runtime", "TestSupport"]),
+        .testTarget(name: "ToolkitTests", dependencies: ["Toolkit", "Runtime", "Tokenize", "TestSupport"]),
+        .testTarget(name: "SurgeonTests", dependencies: ["surgeon", "Toolkit", "Runtime"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -39,7 +39,7 @@ public enum CalibrationInput {
         if s == "empirical" { return .empirical }
         if s == "sampled" { return .sampled(1, seed: seed) }
         if s.hasPrefix("sampled:"), let k = Int(s.dropFirst("sampled:".count)), k >= 1, k <= 1000 { return .sampled(k, seed: seed) }
-        throw ToolkitError.badInput("--fisher must be empirical, sampled or sampled:k with 1 ≤ k ≤ 1000 (got \(s))")
+        throw ToolkitError.badFisherLabels(s)
     }
 }
 

@@ -61,7 +61,7 @@ public final class ChatSession {
         }
         if dropped > 0 { notice("[context full: dropped the oldest \(dropped == 1 ? "turn" : "\(dropped) turns")]") }
         guard prompt.count < contextLength else {
-            throw ToolkitError.badInput("the message needs \(prompt.count) tokens but the context holds \(contextLength); shorten it or raise --ctx")
+            throw ToolkitError.messageTooLong(tokens: prompt.count, context: contextLength)
         }
         // reuse the cached prefix
         var common = 0

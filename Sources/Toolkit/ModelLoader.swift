@@ -24,23 +24,6 @@ public struct OpenedModel {
     }
 }
 
-public enum ToolkitError: Error, CustomStringConvertible {
-    case noTokenizer(String)
-    case unsupportedTokenizer(String, String)
-    case badInput(String)
-
-    public var description: String {
-        switch self {
-        case .noTokenizer(let p):
-            return "\(p) has no tokenizer (expected tokenizer.json, vocab.json + merges.txt, tokenizer.model, or GGUF tokenizer metadata); pass token ids with --ids instead"
-        case .unsupportedTokenizer(let p, let m):
-            return "\(p): tokenizer type \"\(m)\" is not supported (gpt2 byte-level BPE and llama SentencePiece are)"
-        case .badInput(let s):
-            return s
-        }
-    }
-}
-
 public enum ModelLoader {
     /// Opens a model (HF directory, compressed output, or GGUF) and its tokenizer.
     /// A missing tokenizer is an error only when `requireTokenizer` is set.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Runtime
+import Toolkit
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,42 +29,14 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        let flags = FlagNames(paths: Dictionary(model.map { ($0, "-m") }, uniquingKeysWith: { a, _ in a }),
+                              promptLength: "-p", generated: "-n")
+        try runReportingErrors(flags) {
             Parallel.setThreads(threads)
-            var tests: [BenchTest] = []
-            if p > 0 { tests.append(.prompt(p)) }
-            if n > 0 { tests.append(.generate(n)) }
-            var rows: [[String: Any]] = []
-            var baseline: [String: Double] = [:]
-            let models = try model.map { try loadModel(ModelFiles.open($0)) }
-            // per test, the models take turns run by run (see runBench(models:))
-            var results: [[BenchResult]] = Array(repeating: [], count: models.count)
-            for test in tests {
-                for (i, res) in try runBench(models: models, test: test, repetitions: r).enumerated() { results[i].append(res) }
-            }
-            if o == "md" {
-                print("| model | size | linears | params | sparsity | threads | test | t/s | speedup |")
-                print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-            }
-            for (i, path) in model.enumerated() {
-                let stats = weightStats(models[i])
-                // bytes of the block linears as stored, relative to dense float32
-                let linears = Double(stats.blockLinearBytes) / Double(max(stats.blockLinearDenseBytes, 1))
-                for res in results[i] {
-                    let test = res.test
-                    if baseline[test.name] == nil { baseline[test.name] = res.mean }
-                    let speedup = res.mean / (baseline[test.name] ?? res.mean)
-                    rows.append(["model": path, "test": test.name, "threads": threads, "tps_mean": res.mean, "tps_sd": res.sd,
-                                 "bytes": stats.bytes, "params": stats.parameters, "sparsity": stats.sparsity, "speedup": speedup,
-                                 "linear_bytes": stats.blockLinearBytes, "linear_dense_bytes": stats.blockLinearDenseBytes])
-                    if o == "md" {
-                        print(String(format: "| %@ | %.2f MiB | %.3f | %.2f M | %.1f%% | %d | %@ | %.2f ± %.2f | %.2fx |",
-                                     (path as NSString).lastPathComponent, Double(stats.bytes) / 1048576, linears, Double(stats.parameters) / 1e6,
-                                     stats.sparsity * 100, threads, test.name, res.mean, res.sd, speedup))
-                    }
-                }
-            }
-            if o == "json" { print(jsonLine(rows)) }
+            // every model loads before any output, so a bad -m fails early
+            let models = try model.map { (path: $0, model: try loadModel(ModelFiles.open($0))) }
+            let report = try BenchReport.measure(models: models, promptTokens: p, generatedTokens: n, repetitions: r, threads: threads)
+            print(o == "json" ? try report.json() : report.markdown(), terminator: o == "json" ? "\n" : "")
         }
     }
 }

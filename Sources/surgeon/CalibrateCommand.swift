@@ -32,7 +32,11 @@ struct CalibrateCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        var flags = model.flags
+        if let calib { flags.paths[calib] = "--calib" }
+        if let idsFile { flags.paths[idsFile] = "--ids-file" }
+        flags.fisher = "--fisher"
+        try runReportingErrors(flags) {
             Parallel.setThreads(model.threads)
             let labels = try CalibrationInput.fisherLabels(fisher, seed: seed)
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil)

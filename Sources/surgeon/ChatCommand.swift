@@ -30,7 +30,9 @@ struct ChatCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        var flags = model.flags
+        flags.context = "--ctx"
+        try runReportingErrors(flags) {
             Parallel.setThreads(model.threads)
             let opened = try ModelLoader.open(model.model, requireTokenizer: true)
             var template = opened.chatTemplate ?? .none
@@ -45,7 +47,7 @@ struct ChatCommand: ParsableCommand {
                 printError("surgeon chat: \(model.model) (\(template.name) template, context \(capacity)). /reset, /stats, /quit; Ctrl-D exits.")
             }
             while true {
-                if tty { print("> ", terminator: ""); fflush(stdout) }
+                if tty { print("> ", terminator: ""); flushStdout() }
                 guard let line = readLine(strippingNewline: true) else { break }
                 let text = line.trimmingCharacters(in: .whitespaces)
                 if text.isEmpty { continue }
@@ -65,11 +67,11 @@ struct ChatCommand: ParsableCommand {
                 do {
                     try chat.send(text) { piece in
                         print(piece, terminator: "")
-                        fflush(stdout)
+                        flushStdout()
                     }
                     print()
                 } catch let e as ToolkitError {
-                    printError("error: \(e)")
+                    printError("error: \(errorMessage(e, flags: flags))")
                 }
             }
         }

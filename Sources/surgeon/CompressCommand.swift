@@ -131,7 +131,7 @@ struct CompressCommand: ParsableCommand {
 
     func run() throws {
         let recipe = try recipe()
-        try runReportingErrors {
+        try runReportingErrors(FlagNames(paths: [model.model: "-m"], seqlen: "--eval-seqlen", fisher: "--fisher", output: "-o", overwrite: "--overwrite")) {
             Parallel.setThreads(model.threads)
             var o = CompressionOptions(recipe: recipe, output: output)
             o.calibFile = calib
@@ -201,20 +201,4 @@ struct CompressCommand: ParsableCommand {
 struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Removes half-written output on Ctrl-C / SIGTERM so an interrupted run leaves no partial OUT.
-enum CleanupOnSignal {
-    nonisolated(unsafe) static var paths: [String] = []
-
-    static func install(paths: [String]) {
-        Self.paths = paths
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig) { s in
-                for p in CleanupOnSignal.paths { try? FileManager.default.removeItem(atPath: p) }
-                FileHandle.standardError.write(Data("\ninterrupted: no output written (a finished shot's checkpoint, if any, is kept for --resume)\n".utf8))
-                _exit(128 + s)
-            }
-        }
-    }
 }

@@ -33,7 +33,11 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        var flags = model.flags
+        flags.context = "--ctx"
+        flags.generated = "-n"
+        flags.ids = "--ids"
+        try runReportingErrors(flags) {
             Parallel.setThreads(model.threads)
             let opened = try ModelLoader.open(model.model, requireTokenizer: self.prompt != nil)
             let lm = opened.model
@@ -48,11 +52,11 @@ struct GenerateCommand: ParsableCommand {
             let stop = opened.stopIds
             let textMode = self.prompt != nil
             var detok = tokenizer.map { StreamingDetokenizer(tokenizer: $0, skipSpecialTokens: true) }
-            if textMode && !json { print(self.prompt ?? "", terminator: ""); fflush(stdout) }
+            if textMode && !json { print(self.prompt ?? "", terminator: ""); flushStdout() }
             let (out, stats) = try generate(session: session, prompt: prompt, maxTokens: n, sampler: &sampler, stop: stop) { id in
                 if !json {
                     if textMode { print(detok?.append(id) ?? "", terminator: "") } else { print(id, terminator: " ") }
-                    fflush(stdout)
+                    flushStdout()
                 }
                 return true
             }

@@ -33,7 +33,11 @@ struct PerplexityCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
+        var flags = model.flags
+        flags.paths[f] = "-f"
+        if let compareTo { flags.paths[compareTo] = "--compare-to" }
+        flags.seqlen = seqlen == nil && ctx != nil ? "-c" : "--seqlen"
+        try runReportingErrors(flags) {
             Parallel.setThreads(model.threads)
             let proto = PerplexityProtocol(rawValue: protocolName) ?? .paper
             let opened = try ModelLoader.open(model.model, requireTokenizer: true)

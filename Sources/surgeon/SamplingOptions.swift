@@ -24,6 +24,6 @@ struct SamplingOptions: ParsableArguments {
     }
 
     func validate() throws {
-        if let r = params.invalidReason() { throw ValidationError(r) }
+        if let e = params.invalidSetting() { throw ValidationError("\(samplingFlag(e.setting)) \(e.requirement) (got \(e.value))") }
     }
 }

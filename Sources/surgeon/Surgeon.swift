@@ -21,10 +21,14 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
     }
+
+    /// The model path, for error messages.
+    var flags: FlagNames { FlagNames(paths: [model: "-m"]) }
 }
 
-/// Runs a command body, turning any thrown error into `error: <message>` on stderr and exit code 1.
-func runReportingErrors(_ body: () throws -> Void) throws {
+/// Runs a command body, turning any thrown error into `error: <message>` on stderr and exit code 1;
+/// the message names the command's `flags` where the error comes from one of them.
+func runReportingErrors(_ flags: FlagNames = FlagNames(), _ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as ExitCode {
@@ -34,7 +38,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let e as CleanExit {
         throw e
     } catch {
-        printError("error: \(error)")
+        printError("error: \(errorMessage(error, flags: flags))")
         throw ExitCode.failure
     }
 }
@@ -59,3 +63,7 @@ func jsonLine(_ obj: Any) -> String {
     guard let d = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
     return String(decoding: d, as: UTF8.self)
 }
+
+/// Flushes what `print` buffered for standard output. fflush(nil) flushes every output stream:
+/// naming the C global `stdout` is not concurrency-safe in Swift 6 (it is a mutable global).
+func flushStdout() { fflush(nil) }

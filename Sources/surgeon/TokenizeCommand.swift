@@ -17,7 +17,7 @@ struct TokenizeCommand: ParsableCommand {
     var text: String
 
     func run() throws {
-        try runReportingErrors {
+        try runReportingErrors(FlagNames(paths: [model: "-m"])) {
             let files = try ModelFiles.open(model)
             let (tokenizer, _) = try ModelLoader.loadTokenizer(files)
             let ids = tokenizer.encode(text, addSpecialTokens: !noSpecial)

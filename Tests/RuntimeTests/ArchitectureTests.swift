@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// The architecture descriptors: names, roles, input groups, GGUF names, refused config keys.
 final class ArchitectureTests: XCTestCase {

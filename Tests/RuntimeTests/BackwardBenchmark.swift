@@ -2,6 +2,7 @@ import CBLAS
 import Foundation
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Forward+backward speed on SmolLM2-135M, 512-token windows. Prints only; opt-in because it needs the
 /// model file and a release build:

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Hand-written backward passes against Hugging Face gradients and finite differences.
 final class BackwardTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Corrupt and unsupported model files give typed errors naming the file (and tensor), never a crash.
 final class BadInputTests: XCTestCase {

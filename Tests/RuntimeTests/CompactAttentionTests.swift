@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Attention served at per-head kept sizes (surgeon.md §8): the compact kernel, compact RoPE and
 /// whole models whose heads lose different q·k and value dimensions equal the full-width path on

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// GGUF block formats and 16-bit floats against their explicit formulas.
 final class DequantTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Logits, loss and greedy ids of the fixture models against Hugging Face references.
 final class ForwardTests: XCTestCase {

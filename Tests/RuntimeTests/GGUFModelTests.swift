@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// SmolLM2-135M-Instruct from its Q4_1 GGUF (models/, fetched by models/fetch.sh).
 final class GGUFModelTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 final class ModelWriterTests: XCTestCase {
     func testRoundTripReloadsIdentically() throws {

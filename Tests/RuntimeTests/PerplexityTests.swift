@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 final class PerplexityTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }

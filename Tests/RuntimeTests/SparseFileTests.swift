@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Corrupt compressed files are refused with a typed error when the model is opened.
 final class SparseFileTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Whole models in compressed storages give the logits of the masked dense model, in prefill and
 /// decode, and again after a save/reload round trip.

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Masks of the shapes pruning produces, made here without the Surgery module.
 enum Masks {
@@ -30,11 +31,6 @@ enum Masks {
     static func subset(_ n: Int, fraction: Double, rng: inout SeededRandom) -> [Int] {
         (0..<n).filter { _ in rng.uniform() < fraction }
     }
-}
-
-/// Largest |a - b| relative to the largest |b|.
-func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-    maxAbsDiff(a, b) / max(b.map { abs($0) }.max() ?? 0, 1e-30)
 }
 
 final class SparseStorageTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Runtime
+import TestSupport
 
 /// Every registered storage saves with an explicit tag and loads back through it; an unknown tag
 /// is refused; files from before the tags (no tag, suffix layout) still load.

@@ -2,23 +2,15 @@ import Foundation
 import XCTest
 @testable import Runtime
 @testable import Surgery
+import TestSupport
 
 /// End to end on the real (tiny) stories260K model: text sampled from the model itself serves as
 /// calibration and held-out data.
 final class CompressorTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }
 
-    static let root: URL = {
-        var u = URL(fileURLWithPath: #filePath)
-        while u.path != "/" && !FileManager.default.fileExists(atPath: u.appendingPathComponent("Package.swift").path) {
-            u.deleteLastPathComponent()
-        }
-        return u
-    }()
-    static func fixture(_ n: String) -> String { root.appendingPathComponent("../shared/fixtures/\(n)").standardized.path }
-
     func model() throws -> (CausalLM, ModelFiles) {
-        let f = try ModelFiles.open(Self.fixture("stories260K"))
+        let f = try ModelFiles.open(Fixtures.fixture("stories260K"))
         return (try loadModel(f), f)
     }
 

@@ -2,41 +2,15 @@ import Foundation
 import XCTest
 import Runtime
 @testable import Surgery
-
-/// Paths of the shared fixtures (../shared from the package root).
-enum CurvatureFixtures {
-    static let root: URL = {
-        var u = URL(fileURLWithPath: #filePath)
-        while u.path != "/" && !FileManager.default.fileExists(atPath: u.appendingPathComponent("Package.swift").path) {
-            u.deleteLastPathComponent()
-        }
-        return u
-    }()
-    static func fixture(_ name: String) -> String {
-        root.appendingPathComponent("../shared/fixtures/\(name)").standardized.path
-    }
-    static func model(_ name: String) throws -> CausalLM { try loadModel(ModelFiles.open(fixture(name))) }
-}
-
-/// ‖a − b‖_F / ‖b‖_F
-func relativeFrobenius(_ a: [Float], _ b: [Float]) -> Double {
-    precondition(a.count == b.count)
-    var num = 0.0, den = 0.0
-    for i in 0..<a.count {
-        let d = Double(a[i]) - Double(b[i])
-        num += d * d
-        den += Double(b[i]) * Double(b[i])
-    }
-    return (num / max(den, 1e-300)).squareRoot()
-}
+import TestSupport
 
 final class CurvatureTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }
 
     /// The fixture's two rows as two calibration windows.
     func fixtureCalibration(_ name: String) throws -> (CausalLM, Calibration, SafetensorsFile) {
-        let model = try CurvatureFixtures.model(name)
-        let ref = try SafetensorsFile(path: CurvatureFixtures.fixture("\(name)/kfac.safetensors"))
+        let model = try Fixtures.model(name)
+        let ref = try SafetensorsFile(path: Fixtures.fixture("\(name)/kfac.safetensors"))
         let ids = try ref.loadInts("input_ids")
         let T = ids.shape[1]
         let windows = (0..<ids.shape[0]).map { Array(ids.data[$0 * T..<($0 + 1) * T]) }
@@ -114,8 +88,8 @@ final class CurvatureTests: XCTestCase {
     func testSampledFisherMatchesItsExpectation() throws {
         Parallel.setThreads(1)   // thousands of tiny passes: no thread hand-offs (the parallel paths are tested elsewhere)
         defer { Parallel.setThreads(2) }
-        let model = try CurvatureFixtures.model("tiny-llama")
-        let ids = try SafetensorsFile(path: CurvatureFixtures.fixture("tiny-llama/kfac.safetensors")).loadInts("input_ids")
+        let model = try Fixtures.model("tiny-llama")
+        let ids = try SafetensorsFile(path: Fixtures.fixture("tiny-llama/kfac.safetensors")).loadInts("input_ids")
         let window = Array(ids.data.prefix(6))
         let L = window.count, n = L - 1, V = model.config.vocabSize
         let layers = ["model.layers.1.mlp.down_proj", "model.layers.0.self_attn.v_proj"]
@@ -207,7 +181,7 @@ final class CurvatureBenchmark: XCTestCase {
     func testSmolLM2KFAC() throws {
         let env = ProcessInfo.processInfo.environment
         guard env["SURGEON_BENCH"] != nil else { throw XCTSkip("set SURGEON_BENCH=1 to run the benchmark") }
-        let path = CurvatureFixtures.root.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        let path = Fixtures.root.appendingPathComponent("models/SmolLM2-135M-Instruct.Q4_1.gguf").path
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("no \(path)") }
         Parallel.setThreads(Int(env["SURGEON_THREADS"] ?? "") ?? 2)
         let model = try loadModel(ModelFiles.open(path))

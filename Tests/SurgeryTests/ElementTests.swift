@@ -1,6 +1,7 @@
 import XCTest
 @testable import Runtime
 @testable import Surgery
+import TestSupport
 
 /// Element costs, grouped correlated updates and the global selection against explicit OBS on a
 /// small layer with an explicit Fisher F = Gd ⊗ Ad.

@@ -1,6 +1,7 @@
 import XCTest
 @testable import Runtime
 @testable import Surgery
+import TestSupport
 
 /// SparseGPT and Wanda on tiny layers against explicit least squares and explicit scores; 2:4 groups.
 final class LayerwiseTests: XCTestCase {

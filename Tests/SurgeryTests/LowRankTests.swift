@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import Runtime
 @testable import Surgery
+import TestSupport
 
 /// The first-order low-rank correction (surgeon.md §7): Adam, adapter gradients against finite
 /// differences and against the chain rule through the full parameter gradient, masks kept by the
@@ -85,11 +86,11 @@ final class LowRankTests: XCTestCase {
 
     /// `gelu`: tiny-opt's weights with GELU instead of ReLU, whose kinks make finite differences unreliable.
     func checkGradients(_ fixture: String, gelu: Bool = false, finiteDifferences: Bool = true) throws {
-        let files = try ModelFiles.open(CompressorTests.fixture(fixture))
+        let files = try ModelFiles.open(Fixtures.fixture(fixture))
         var config = files.config
         if gelu { config.activation = "gelu" }
         let model = try loadModel(config: config, weights: files.weights)
-        let ref = try SafetensorsFile(path: CompressorTests.fixture("\(fixture)/reference.safetensors"))
+        let ref = try SafetensorsFile(path: Fixtures.fixture("\(fixture)/reference.safetensors"))
         let tokens = Array(try ref.loadInts("input_ids").data.prefix(40))
         let set = try maskedAdapters(model, rank: 4, seed: 17)
         set.zeroGradients()

@@ -1,6 +1,7 @@
 import XCTest
 @testable import Runtime
 @testable import Surgery
+import TestSupport
 
 /// Structured costs, updates and threshold against explicit Kronecker-factored OBS on small layers.
 final class StructuredTests: XCTestCase {

@@ -2,13 +2,14 @@ import Foundation
 import XCTest
 @testable import Runtime
 @testable import Surgery
+import TestSupport
 
 /// Block-by-block passes against the training tape, and hardware-valid 2:4 patterns on the
 /// fixtures: stories260K and tiny-llama (no biases), tiny-opt (biases, which belong to no group).
 final class TwoFourModelTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }
 
-    func model(_ name: String) throws -> CausalLM { try loadModel(ModelFiles.open(CompressorTests.fixture(name))) }
+    func model(_ name: String) throws -> CausalLM { try loadModel(ModelFiles.open(Fixtures.fixture(name))) }
 
     /// Random windows (the tiny fixtures are random-init; stories260K gets its own vocabulary's ids).
     func randomCalibration(_ m: CausalLM, count: Int, length: Int, seed: UInt64) throws -> Calibration {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import Runtime
 @testable import Surgery
+import TestSupport
 
 /// End to end on stories260K, unstructured 50% and 2:4: the surgeon (2 shots), SparseGPT, Wanda and
 /// the OBD baselines on the same calibration text (sampled from the model), held-out loss compared.
@@ -11,6 +12,7 @@ final class UnstructuredCompressorTests: XCTestCase {
     let helper = StoriesFixture()
 
     /// Calibration and held-out text sampled once per test process (sampling is the slow part in debug builds).
+    /// nonisolated(unsafe): XCTest runs the tests of this class one after another on one thread.
     nonisolated(unsafe) static var cached: (calib: Calibration, heldOut: [[Int32]], dense: Double)?
 
     func data() throws -> (calib: Calibration, heldOut: [[Int32]], dense: Double) {
@@ -114,7 +116,7 @@ final class UnstructuredCompressorTests: XCTestCase {
 /// stories260K with text sampled from the model itself (as in CompressorTests).
 struct StoriesFixture {
     func model() throws -> (CausalLM, ModelFiles) {
-        let f = try ModelFiles.open(CompressorTests.fixture("stories260K"))
+        let f = try ModelFiles.open(Fixtures.fixture("stories260K"))
         return (try loadModel(f), f)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Tokenize
+import TestSupport
 
 final class ByteLevelBPETokenizerTests: XCTestCase {
     func loadSmolLM2() throws -> ByteLevelBPETokenizer {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Tokenize
+import TestSupport
 
 final class ChatTemplateTests: XCTestCase {
     let smolSystem = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"

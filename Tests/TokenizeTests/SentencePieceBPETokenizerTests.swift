@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Tokenize
+import TestSupport
 
 /// The pure-Swift SentencePiece BPE must give libsentencepiece's ids on the same vocabulary.
 final class SentencePieceBPETokenizerTests: XCTestCase {
@@ -16,7 +17,7 @@ final class SentencePieceBPETokenizerTests: XCTestCase {
     }
 
     func testEqualsLibraryOnWikitextLines() throws {
-        let rows = WikiText.rows(fileContents: try Fixtures.text(Fixtures.wikiTest))
+        let rows = WikiText.rows(fileContents: try Fixtures.text(Fixtures.wikiTestURL))
         let sample = rows.prefix(400) + rows.filter { $0.unicodeScalars.contains { $0.value > 127 } }.prefix(200)
         for model in [Fixtures.llama2Model, Fixtures.tok512Model] {
             let (library, swift) = try pair(model)

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Tokenize
+import TestSupport
 
 final class SentencePieceTokenizerTests: XCTestCase {
     func testLlama2Goldens() throws {
@@ -48,7 +49,7 @@ final class SentencePieceTokenizerTests: XCTestCase {
         XCTAssertThrowsError(try SentencePieceTokenizer(modelFile: URL(fileURLWithPath: "/nonexistent/tokenizer.model"))) { error in
             guard case TokenizerError.fileUnreadable = error else { return XCTFail("\(error)") }
         }
-        XCTAssertThrowsError(try SentencePieceTokenizer(modelFile: Fixtures.wikiTest)) { error in
+        XCTAssertThrowsError(try SentencePieceTokenizer(modelFile: Fixtures.wikiTestURL)) { error in
             guard case TokenizerError.sentencePiece = error else { return XCTFail("\(error)") }
         }
     }

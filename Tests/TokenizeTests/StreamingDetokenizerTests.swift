@@ -1,5 +1,6 @@
 import XCTest
 import Tokenize
+import TestSupport
 
 final class StreamingDetokenizerTests: XCTestCase {
     func increments(_ t: Tokenizer, _ ids: [Int32], skipSpecialTokens: Bool = true) -> [String] {
@@ -54,7 +55,7 @@ final class StreamingDetokenizerTests: XCTestCase {
     }
 
     func testWikitextLinesStreamLikeFullDecode() throws {
-        let rows = WikiText.rows(fileContents: try Fixtures.text(Fixtures.wikiTest)).prefix(60)
+        let rows = WikiText.rows(fileContents: try Fixtures.text(Fixtures.wikiTestURL)).prefix(60)
         for (_, t) in try Loaded.all() {
             for row in rows {
                 let ids = t.encode(row, addSpecialTokens: true)

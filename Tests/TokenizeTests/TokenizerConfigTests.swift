@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Tokenize
+import TestSupport
 
 /// Configuration forms the fixtures do not show: added_tokens_decoder, template lists,
 /// tokenizer.json post-processor templates.

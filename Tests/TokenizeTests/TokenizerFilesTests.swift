@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Tokenize
+import TestSupport
 
 final class TokenizerFilesTests: XCTestCase {
     func testSmolLM2Directory() throws {

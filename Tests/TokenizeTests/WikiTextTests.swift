@@ -1,18 +1,19 @@
 import Foundation
 import XCTest
 import Tokenize
+import TestSupport
 
 /// Token counts of the wikitext-2 test text (paper protocol) against the goldens, and the
 /// text preparation itself.
 final class WikiTextTests: XCTestCase {
     func testTestTextMatchesProtocol() throws {
-        let contents = try Fixtures.text(Fixtures.wikiTest)
+        let contents = try Fixtures.text(Fixtures.wikiTestURL)
         let rows = WikiText.rows(fileContents: contents)
         XCTAssertEqual(rows.count, 4358)
         XCTAssertEqual(rows[0], "")
         XCTAssertEqual(rows[1], " = Robert Boulter = \n")
         XCTAssertEqual(WikiText.testText(fileContents: contents).unicodeScalars.count, 1_294_336)
-        let valid = try Fixtures.text(Fixtures.wikiValid)
+        let valid = try Fixtures.text(Fixtures.wikiValidURL)
         XCTAssertEqual(WikiText.rows(fileContents: valid).count, 3760)
         XCTAssertEqual(WikiText.calibrationText(fileContents: valid).unicodeScalars.count, 1_145_906)
     }

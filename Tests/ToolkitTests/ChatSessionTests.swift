@@ -2,6 +2,7 @@ import XCTest
 @testable import Runtime
 import Tokenize
 @testable import Toolkit
+import TestSupport
 
 final class ChatSessionTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }

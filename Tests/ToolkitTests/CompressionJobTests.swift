@@ -2,6 +2,7 @@ import XCTest
 @testable import Runtime
 @testable import Surgery
 @testable import Toolkit
+import TestSupport
 
 /// `surgeon compress` end to end on stories260K: output contents, atomicity, resume, errors.
 final class CompressionJobTests: XCTestCase {

@@ -2,6 +2,7 @@ import XCTest
 @testable import Runtime
 @testable import Surgery
 @testable import Toolkit
+import TestSupport
 
 /// `surgeon compress --lowrank` through the job: the correction needs calibration data even for a
 /// data-free method, runs, and is recorded in compression.json.

@@ -23,6 +23,11 @@ public struct BenchResult: Sendable {
     public let test: BenchTest
     public let runs: [Double]   // tokens/s of each timed run
 
+    public init(test: BenchTest, runs: [Double]) {
+        self.test = test
+        self.runs = runs
+    }
+
     public var mean: Double { runs.reduce(0, +) / Double(max(runs.count, 1)) }
     public var sd: Double {
         guard runs.count > 1 else { return 0 }

@@ -161,11 +161,11 @@ public enum EvalError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .tooFewTokens(let t, let s):
-            return "the text has \(t) tokens, fewer than one segment of \(s): use a longer file or a smaller --seqlen"
+            return "the text has \(t) tokens, fewer than one segment of \(s): use a longer file or a shorter segment length"
         case .vocabularyMismatch(let a, let b):
             return "the models have different vocabularies (\(a) vs \(b)) and cannot be compared"
         case .badSeqlen(let s, let m):
-            return "--seqlen \(s) must be between 2 and the model's context length \(m)"
+            return "the segment length \(s) must be between 2 and the model's context length \(m)"
         }
     }
 }

@@ -20,11 +20,12 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case pickleRefused(file: String)
     case nonFinite(file: String, tensor: String)
     case noModelFound(path: String)
+    case outputExists(path: String)
 
     public var description: String {
         switch self {
         case .fileNotFound(let p):
-            return "\(p): no such file or directory. Check the path given with -m."
+            return "\(p): no such file or directory. Check the path."
         case .unreadable(let p, let r):
             return "\(p): cannot be read (\(r))."
         case .truncated(let f, let d):
@@ -61,6 +62,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "\(f): tensor \(t) contains NaN or Inf values; the checkpoint is corrupt."
         case .noModelFound(let p):
             return "\(p): no model found (expected a directory with config.json and model.safetensors, or a .gguf file)."
+        case .outputExists(let p):
+            return "\(p) already exists; choose another output path or allow replacing it."
         }
     }
 }

@@ -52,7 +52,7 @@ public func writeAtomically(_ dir: String, overwrite: Bool, temporary: String? =
     let fm = FileManager.default
     let target = (dir as NSString).standardizingPath
     if fm.fileExists(atPath: target) && !overwrite {
-        throw ModelError.unreadable(path: target, reason: "already exists; choose another output path or pass --overwrite")
+        throw ModelError.outputExists(path: target)
     }
     let parent = (target as NSString).deletingLastPathComponent
     if !parent.isEmpty { try fm.createDirectory(atPath: parent, withIntermediateDirectories: true) }

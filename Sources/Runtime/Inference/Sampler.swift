@@ -61,16 +61,37 @@ public struct SamplingParams: Sendable, Equatable {
 
     public static let greedy = SamplingParams(temperature: 0)
 
-    /// Names the first invalid setting, or nil when all are usable.
-    public func invalidReason() -> String? {
-        if !(temperature >= 0) || !temperature.isFinite { return "--temp must be ≥ 0 (got \(temperature))" }
-        if topK < 0 { return "--top-k must be ≥ 0 (got \(topK))" }
-        if !(topP > 0 && topP <= 1) { return "--top-p must be in (0, 1] (got \(topP))" }
-        if !(minP >= 0 && minP < 1) { return "--min-p must be in [0, 1) (got \(minP))" }
-        if !(repeatPenalty > 0) || !repeatPenalty.isFinite { return "--repeat-penalty must be > 0 (got \(repeatPenalty))" }
-        if repeatLastN < 0 { return "--repeat-last-n must be ≥ 0 (got \(repeatLastN))" }
+    /// The first setting out of its range, or nil when all are usable.
+    public func invalidSetting() -> SamplingError? {
+        if !(temperature >= 0) || !temperature.isFinite { return SamplingError(.temperature, "must be ≥ 0", temperature) }
+        if topK < 0 { return SamplingError(.topK, "must be ≥ 0", topK) }
+        if !(topP > 0 && topP <= 1) { return SamplingError(.topP, "must be in (0, 1]", topP) }
+        if !(minP >= 0 && minP < 1) { return SamplingError(.minP, "must be in [0, 1)", minP) }
+        if !(repeatPenalty > 0) || !repeatPenalty.isFinite { return SamplingError(.repeatPenalty, "must be > 0", repeatPenalty) }
+        if repeatLastN < 0 { return SamplingError(.repeatLastN, "must be ≥ 0", repeatLastN) }
         return nil
     }
+}
+
+/// A sampling setting out of its range: which one, the range, and the value given.
+public struct SamplingError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The settings, under their llama.cpp / Hugging Face parameter names.
+    public enum Setting: String, Sendable {
+        case temperature, topK = "top_k", topP = "top_p", minP = "min_p"
+        case repeatPenalty = "repeat_penalty", repeatLastN = "repeat_last_n"
+    }
+
+    public let setting: Setting
+    public let requirement: String   // e.g. "must be in (0, 1]"
+    public let value: String
+
+    public init(_ setting: Setting, _ requirement: String, _ value: some CustomStringConvertible) {
+        self.setting = setting
+        self.requirement = requirement
+        self.value = value.description
+    }
+
+    public var description: String { "\(setting.rawValue) \(requirement) (got \(value))" }
 }
 
 /// Picks the next token from logits: repetition penalty, then greedy (temperature 0) or

@@ -7,7 +7,7 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .contextOverflow(let n, let c):
-            return "the sequence needs \(n) positions but the context holds \(c); shorten the prompt, lower -n, or raise --ctx (up to the model's max_position_embeddings)"
+            return "the sequence needs \(n) positions but the context holds \(c); shorten the prompt, generate fewer tokens, or use a larger context (up to the model's max_position_embeddings)"
         case .invalidToken(let id, let v):
             return "token id \(id) is outside the vocabulary (0..<\(v))"
         case .emptyPrompt:

@@ -5,6 +5,8 @@ import Foundation
 /// The one threading layer of the engine: our own parallel-for, with OpenBLAS pinned to one
 /// thread inside it (mixing both would oversubscribe the cores).
 public enum Parallel {
+    // nonisolated(unsafe): written only by setThreads, which callers run once per command before
+    // any parallel region (never from inside one); kernels only read them.
     nonisolated(unsafe) private static var _threads = 1
     nonisolated(unsafe) private static var pools: [Int: ThreadPool] = [:]
     nonisolated(unsafe) private static var pool: ThreadPool?
@@ -25,7 +27,7 @@ public enum Parallel {
         }
     }
 
-    nonisolated(unsafe) private static var kernelsSelected = false
+    nonisolated(unsafe) private static var kernelsSelected = false   // see _threads: set under setThreads only
 
     /// The OpenBLAS kernel set in use (e.g. "SkylakeX").
     public static var blasCore: String { String(cString: openblas_get_corename()) }

@@ -6,6 +6,7 @@ public enum SparseKernels {
     /// What this CPU supports: 0 portable, 1 AVX2, 2 AVX-512 (see sparse_kernels.h).
     public static let detectedLevel: Int32 = surgeon_simd_level()
     /// Level the GEMV kernels use (tests lower it to exercise every version; never above detected).
+    /// nonisolated(unsafe): only tests write it, between kernel calls, on the test's own thread.
     nonisolated(unsafe) public static var level: Int32 = detectedLevel
 
     /// Below this many tokens the sparse storages run their GEMV once per token; from it on they

@@ -6,6 +6,9 @@ import Synchronization
 /// step issues hundreds of small parallel regions, too short for a sleep/wake per region), then
 /// sleep on a condition variable so an idle process does not burn the cores.
 final class ThreadPool: @unchecked Sendable {
+    // @unchecked: `job` and `parts` are written only by the one caller holding `busy`, before the
+    // seq-cst `generation` bump that publishes them to the workers, and cleared only after every
+    // worker has reported completion through `pending`; mutex and cond are used through pthreads only.
     let size: Int                          // participants, the calling thread included
     private let generation = Atomic<Int>(0)
     private let nextPart = Atomic<Int>(0)

@@ -1,10 +1,10 @@
-@testable import Runtime
-@testable import Surgery
+import Runtime
+import Surgery
 
 /// Explicit (dense, small) reference computations for the element tests: the full Kronecker
 /// Fisher and OBS on arbitrary sets of weights.
-enum ExplicitOBS {
-    static func randomSPD(_ n: Int, _ rng: inout SeededRandom) -> [Double] {
+public enum ExplicitOBS {
+    public static func randomSPD(_ n: Int, _ rng: inout SeededRandom) -> [Double] {
         let m = (0..<(n * n)).map { _ in rng.normal() }
         var s = [Double](repeating: 0, count: n * n)
         for i in 0..<n { for j in 0..<n { for k in 0..<n { s[i * n + j] += m[i * n + k] * m[j * n + k] } } }
@@ -12,14 +12,14 @@ enum ExplicitOBS {
         return s
     }
 
-    static func layer(rows: Int, cols: Int, bias: Bool = false, _ rng: inout SeededRandom) -> PrunableLayer {
+    public static func layer(rows: Int, cols: Int, bias: Bool = false, _ rng: inout SeededRandom) -> PrunableLayer {
         let w = Tensor(shape: [rows, cols], data: (0..<(rows * cols)).map { _ in Float(rng.normal()) })
         let b = bias ? Tensor(shape: [rows], data: (0..<rows).map { _ in Float(rng.normal()) }) : nil
         return PrunableLayer(name: "test", linear: Linear(dense: w, bias: b))
     }
 
     /// (Gd ⊗ Ad)⁻¹ on θ = vec(W) row-major, with relative damping.  g: [R, R]; a: [C, C]
-    static func inverseFisher(g: [Double], a: [Double], R: Int, C: Int, dG: Double, dA: Double) throws -> [Double] {
+    public static func inverseFisher(g: [Double], a: [Double], R: Int, C: Int, dG: Double, dA: Double) throws -> [Double] {
         let gd = damped(g, n: R, dG), ad = damped(a, n: C, dA)
         let n = R * C
         var f = [Double](repeating: 0, count: n * n)
@@ -30,7 +30,7 @@ enum ExplicitOBS {
     }
 
     /// ½ θ_Sᵀ([F⁻¹]_SS)⁻¹θ_S and the OBS update −F⁻¹E_S([F⁻¹]_SS)⁻¹θ_S.
-    static func obs(_ finv: [Double], theta: [Double], set S: [Int]) throws -> (cost: Double, delta: [Double]) {
+    public static func obs(_ finv: [Double], theta: [Double], set S: [Int]) throws -> (cost: Double, delta: [Double]) {
         let n = theta.count
         let ts = S.map { theta[$0] }
         let x = try spdSolve(submatrix(finv, cols: n, rows: S, cols: S), n: S.count, ts, k: 1, what: "F_SS")
@@ -40,7 +40,8 @@ enum ExplicitOBS {
         return (cost, delta)
     }
 
-    static func maxAbsDiff(_ a: [Double], _ b: [Double]) -> Double {
-        zip(a, b).map { abs($0 - $1) }.max() ?? 0
+    /// Largest |a[i] − b[i]|; +∞ when a NaN or ∞ appears (see Comparisons.swift).
+    public static func maxAbsDiff(_ a: [Double], _ b: [Double]) -> Double {
+        TestSupport.maxAbsDiff(a, b)
     }
 }

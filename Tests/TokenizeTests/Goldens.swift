@@ -1,32 +1,16 @@
 import Foundation
 import XCTest
 import Tokenize
+import TestSupport
 
-/// Paths of the shared fixtures (../shared from the package root) and the tokenizer goldens.
-enum Fixtures {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let shared = packageRoot.appendingPathComponent("../shared").standardizedFileURL
-    static let fixtures = shared.appendingPathComponent("fixtures")
-
-    static func directory(_ name: String) -> URL { fixtures.appendingPathComponent(name) }
-    static let wikiTest = shared.appendingPathComponent("data/wikitext-2-raw/wiki.test.raw")
-    static let wikiValid = shared.appendingPathComponent("data/wikitext-2-raw/wiki.valid.raw")
+/// The tokenizer fixtures beside the shared ones (see TestSupport's `Fixtures`).
+extension Fixtures {
     static let llama2Model = directory("llama2-tokenizer").appendingPathComponent("tokenizer.model")
     static let tok512Model = directory("stories260K").appendingPathComponent("tokenizer.model")
 
-    static func json(_ url: URL) throws -> [String: Any] {
-        let data = try Data(contentsOf: url)
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
-    }
-
-    static func text(_ url: URL) throws -> String {
-        try XCTUnwrap(String(data: Data(contentsOf: url), encoding: .utf8))
-    }
-
     /// The wikitext-2 test text, paper protocol.
     static func wikiTestText() throws -> String {
-        WikiText.testText(fileContents: try text(wikiTest))
+        WikiText.testText(fileContents: try text(wikiTestURL))
     }
 }
 
