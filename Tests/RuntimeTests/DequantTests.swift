@@ -87,4 +87,21 @@ final class DequantTests: XCTestCase {
         let b = try InferenceSession(model: Fixtures.model("tiny-llama")).logitsForAll([1, 5, 9, 200])
         XCTAssertEqual(a, b)
     }
+
+    /// The shards' metadata (a compressed model's storage tags) is seen through the index, and
+    /// shards that disagree on a key are refused.
+    func testShardedMetadata() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func shards(_ second: [String: String]) throws -> ShardedSafetensors {
+            try SafetensorsWriter.write([.init(name: "a", shape: [2], floats: [1, 2])], metadata: ["k": "v"], to: dir + "/s1.safetensors")
+            try SafetensorsWriter.write([.init(name: "b", shape: [2], floats: [3, 4])], metadata: second, to: dir + "/s2.safetensors")
+            try JSONSerialization.data(withJSONObject: ["weight_map": ["a": "s1.safetensors", "b": "s2.safetensors"]])
+                .write(to: URL(fileURLWithPath: dir + "/index.json"))
+            return try ShardedSafetensors(indexPath: dir + "/index.json", directory: dir)
+        }
+        let s = try shards(["t": "2:4"])
+        XCTAssertEqual(s.metadata, ["k": "v", "t": "2:4"])
+        XCTAssertThrowsError(try shards(["k": "w"])) { XCTAssertTrue("\($0)".contains("disagree"), "\($0)") }
+    }
 }

@@ -80,6 +80,8 @@ public final class ShardedSafetensors: WeightSource {
     public let origin: String
     let shards: [String: SafetensorsFile]
     let map: [String: String]
+    /// The shards' `__metadata__` together (a compressed model's storage tags may sit in any shard).
+    public let metadata: [String: String]
 
     public init(indexPath: String, directory: String) throws {
         origin = indexPath
@@ -96,12 +98,21 @@ public final class ShardedSafetensors: WeightSource {
         for (t, f) in wm where shards[f]?.entries[t] == nil {
             throw ModelError.missingTensor(file: (directory as NSString).appendingPathComponent(f), tensor: t)
         }
+        var meta: [String: String] = [:]
+        for f in shards.keys.sorted() {
+            for (k, v) in shards[f]?.metadata ?? [:] {
+                if let old = meta[k], old != v {
+                    throw ModelError.badHeader(file: indexPath, detail: "shards disagree on metadata \"\(k)\" (\"\(old)\" vs \"\(v)\")")
+                }
+                meta[k] = v
+            }
+        }
         self.shards = shards
         self.map = wm
+        self.metadata = meta
     }
 
     public var tensorNames: [String] { map.keys.sorted() }
-    public var metadata: [String: String] { [:] }
     public func shape(of name: String) -> [Int]? { map[name].flatMap { shards[$0]?.shape(of: name) } }
     public func load(_ name: String) throws -> Tensor {
         guard let f = map[name], let s = shards[f] else { throw ModelError.missingTensor(file: origin, tensor: name) }
