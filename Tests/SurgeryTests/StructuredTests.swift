@@ -21,53 +21,30 @@ final class StructuredTests: XCTestCase {
         return PrunableLayer(name: "test", linear: Linear(dense: w))
     }
 
-    /// F = Gd ⊗ Ad on θ = vec(W) row-major; returns F⁻¹.
-    func explicitInverseFisher(g: [Double], a: [Double], dG: Double, dA: Double) throws -> [Double] {
-        let gd = damped(g, n: R, dG), ad = damped(a, n: C, dA)
-        let n = R * C
-        var f = [Double](repeating: 0, count: n * n)
-        for r in 0..<R { for c in 0..<C { for r2 in 0..<R { for c2 in 0..<C {
-            f[(r * C + c) * n + r2 * C + c2] = gd[r * R + r2] * ad[c * C + c2]
-        } } } }
-        return try spdInverse(f, n: n, what: "F")
-    }
-
-    /// ½ θ_Sᵀ ([F⁻¹]_SS)⁻¹ θ_S and the OBS update −F⁻¹ E_S ([F⁻¹]_SS)⁻¹ θ_S.
-    func explicitOBS(_ finv: [Double], theta: [Double], set S: [Int]) throws -> (cost: Double, delta: [Double]) {
-        let n = theta.count
-        let fss = submatrix(finv, cols: n, rows: S, cols: S)
-        let ts = S.map { theta[$0] }
-        let x = try spdSolve(fss, n: S.count, ts, k: 1, what: "F_SS")
-        let cost = 0.5 * zip(ts, x).map(*).reduce(0, +)
-        var delta = [Double](repeating: 0, count: n)
-        for i in 0..<n { for (j, s) in S.enumerated() { delta[i] -= finv[i * n + s] * x[j] } }
-        return (cost, delta)
-    }
-
     func testCostsAndUpdatesMatchExplicitKronecker() throws {
         let g = randomSPD(R), a = randomSPD(C)
         let dG = 0.01, dA = 0.02
         let base = layer(rows: R, cols: C)
-        let finv = try explicitInverseFisher(g: g, a: a, dG: dG, dA: dA)
+        let finv = try ExplicitOBS.inverseFisher(g: g, a: a, R: R, C: C, dG: dG, dA: dA)
         let an = try structuredAnalysis(base, g: g, a: a, method: .surgeon, dampG: dG, dampA: dA)
         for r in 0..<R {
-            let e = try explicitOBS(finv, theta: base.w, set: (0..<C).map { r * C + $0 })
+            let e = try ExplicitOBS.obs(finv, theta: base.w, set: (0..<C).map { r * C + $0 })
             XCTAssertEqual(an.rowCost[r], e.cost, accuracy: 1e-9 * max(1, e.cost), "row \(r)")
         }
         for c in 0..<C {
-            let e = try explicitOBS(finv, theta: base.w, set: (0..<R).map { $0 * C + c })
+            let e = try ExplicitOBS.obs(finv, theta: base.w, set: (0..<R).map { $0 * C + c })
             XCTAssertEqual(an.colCost[c], e.cost, accuracy: 1e-9 * max(1, e.cost), "column \(c)")
         }
         // a set of rows alone
         var rowsLayer = base
         try applyStructuredUpdate(&rowsLayer, analysis: an, newRows: [1, 4], newCols: [], mode: .joint)
-        let er = try explicitOBS(finv, theta: base.w, set: [1, 4].flatMap { r in (0..<C).map { r * C + $0 } })
+        let er = try ExplicitOBS.obs(finv, theta: base.w, set: [1, 4].flatMap { r in (0..<C).map { r * C + $0 } })
         for i in 0..<(R * C) { XCTAssertEqual(rowsLayer.w[i], base.w[i] + er.delta[i], accuracy: 1e-9) }
         for c in 0..<C { XCTAssertEqual(rowsLayer.w[1 * C + c], 0); XCTAssertEqual(rowsLayer.w[4 * C + c], 0) }
         // a set of columns alone
         var colsLayer = base
         try applyStructuredUpdate(&colsLayer, analysis: an, newRows: [], newCols: [0, 2, 3], mode: .joint)
-        let ec = try explicitOBS(finv, theta: base.w, set: [0, 2, 3].flatMap { c in (0..<R).map { $0 * C + c } })
+        let ec = try ExplicitOBS.obs(finv, theta: base.w, set: [0, 2, 3].flatMap { c in (0..<R).map { $0 * C + c } })
         for i in 0..<(R * C) { XCTAssertEqual(colsLayer.w[i], base.w[i] + ec.delta[i], accuracy: 1e-9) }
         for r in 0..<R { XCTAssertEqual(colsLayer.w[r * C + 2], 0) }
         // independent updates of a single row equal the joint update of that row
