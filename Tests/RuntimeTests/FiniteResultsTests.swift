@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Runtime
 import TestSupport
@@ -6,6 +7,13 @@ import TestSupport
 /// non-finite result is made — logits before sampling, perplexity NLLs — with an error naming it.
 final class FiniteResultsTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }
+
+    /// An overflowing copy of stories260K, removed when the test ends.
+    func overflowingCopy() throws -> String {
+        let dir = try OverflowingModel.copy()
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+        return dir
+    }
 
     func testFirstNonFiniteFindsEveryKindInEveryLane() {
         for n in [0, 1, 7, 8, 9, 31, 512] {
@@ -32,7 +40,7 @@ final class FiniteResultsTests: XCTestCase {
     }
 
     func testTheFixtureCopyOverflows() throws {
-        let dir = try OverflowingModel.copy()
+        let dir = try overflowingCopy()
         let model = try loadModel(ModelFiles.open(dir))
         let gains = try XCTUnwrap(model.namedParameters().first { $0.name == OverflowingModel.defaultTensor }?.tensor)
         XCTAssertTrue(gains.data.allSatisfy { $0 == 3e38 })
@@ -40,7 +48,7 @@ final class FiniteResultsTests: XCTestCase {
     }
 
     func testLogitsAreCheckedBeforeSampling() throws {
-        let model = try loadModel(ModelFiles.open(try OverflowingModel.copy()))
+        let model = try loadModel(ModelFiles.open(try overflowingCopy()))
         let prompt: [Int32] = [1, 400, 30, 72]
         let session = InferenceSession(model: model)
         XCTAssertThrowsError(try session.feed(prompt)) { e in
@@ -72,7 +80,7 @@ final class FiniteResultsTests: XCTestCase {
     }
 
     func testPerplexityFailsInsteadOfReportingNaN() throws {
-        let model = try loadModel(ModelFiles.open(try OverflowingModel.copy()))
+        let model = try loadModel(ModelFiles.open(try overflowingCopy()))
         let ids = Array(try Fixtures.reference("stories260K").loadInts("input_ids").data.prefix(64))
         for proto in PerplexityProtocol.allCases {
             XCTAssertThrowsError(try PerplexityEvaluator(model: model, seqlen: 32, protocol: proto).run(tokens: ids)) { e in

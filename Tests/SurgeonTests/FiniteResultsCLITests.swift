@@ -10,6 +10,20 @@ import TestSupport
 final class FiniteResultsCLITests: XCTestCase {
     static let binary = Fixtures.root.appendingPathComponent(".build/debug/surgeon").path
 
+    /// A fresh temporary directory, removed when the test ends.
+    func tempDir() -> String {
+        let dir = Fixtures.tempDir()
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return dir
+    }
+
+    /// An overflowing copy of stories260K, removed when the test ends.
+    func overflowingCopy() throws -> String {
+        let dir = try OverflowingModel.copy()
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+        return dir
+    }
+
     struct Run {
         var status: Int32
         var stdout: String
@@ -21,7 +35,7 @@ final class FiniteResultsCLITests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw XCTSkip("\(Self.binary) is not built (run swift build --build-tests)")
         }
-        let dir = Fixtures.tempDir()
+        let dir = tempDir()
         let out = dir + "/stdout", err = dir + "/stderr"
         guard FileManager.default.createFile(atPath: out, contents: nil), FileManager.default.createFile(atPath: err, contents: nil) else {
             throw FixtureError.unexpectedContent(dir, "a writable temporary directory")
@@ -43,13 +57,13 @@ final class FiniteResultsCLITests: XCTestCase {
         let text = try Fixtures.text(Fixtures.wikiTestURL)
         let head = text.utf8.prefix(bytes)
         let cut = head.lastIndex(of: UInt8(ascii: "\n")) ?? head.endIndex
-        let path = Fixtures.tempDir() + "/text.raw"
+        let path = tempDir() + "/text.raw"
         try Data(text.utf8[..<cut]).write(to: URL(fileURLWithPath: path))
         return path
     }
 
     func testPerplexityOfAnOverflowingModelIsAnErrorNotAnEmptyRecord() throws {
-        let model = try OverflowingModel.copy()
+        let model = try overflowingCopy()
         let r = try surgeon(["perplexity", "-m", model, "-f", try textFile(bytes: 6000), "--seqlen", "64", "--json"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertEqual(r.stdout, "", "nothing on stdout, in particular no {}")
@@ -57,7 +71,7 @@ final class FiniteResultsCLITests: XCTestCase {
     }
 
     func testGenerateWithAnOverflowingModelPrintsNoTokens() throws {
-        let model = try OverflowingModel.copy()
+        let model = try overflowingCopy()
         let ids = try surgeon(["generate", "-m", model, "--ids", "1,400,30", "-n", "8", "--temp", "0"])
         XCTAssertNotEqual(ids.status, 0)
         XCTAssertEqual(ids.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "", ids.stdout)
@@ -68,8 +82,8 @@ final class FiniteResultsCLITests: XCTestCase {
     }
 
     func testCalibrateWithAnOverflowingModelWritesNoFactors() throws {
-        let model = try OverflowingModel.copy()
-        let dir = Fixtures.tempDir()
+        let model = try overflowingCopy()
+        let dir = tempDir()
         let idsFile = dir + "/windows.json", output = dir + "/factors.safetensors"
         try Data("[[1, 400, 30, 72, 5, 9, 61, 300], [1, 20, 21, 22, 23, 24, 25, 26]]".utf8).write(to: URL(fileURLWithPath: idsFile))
         let r = try surgeon(["calibrate", "-m", model, "--ids-file", idsFile, "--seqlen", "8", "-o", output])
@@ -81,8 +95,8 @@ final class FiniteResultsCLITests: XCTestCase {
     /// stories260K has a context of 512: the default segment is 512, not 2048, and the result is
     /// printed once, on stdout; progress goes to stderr.
     func testPerplexityDefaultSeqlenFitsTheContext() throws {
-        let text = try textFile(bytes: 6000)
-        let r = try surgeon(["perplexity", "-m", Fixtures.fixture("stories260K"), "-f", text])
+        let text = try textFile(bytes: 3000)
+        let r = try surgeon(["perplexity", "-m", Fixtures.fixture("stories260K"), "-f", text, "--chunks", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let lines = r.stdout.split(separator: "\n")
         XCTAssertEqual(lines.count, 1, r.stdout)
@@ -91,7 +105,7 @@ final class FiniteResultsCLITests: XCTestCase {
         XCTAssertFalse(r.stderr.contains("PPL = "), "the result is not repeated on stderr: \(r.stderr)")
         XCTAssertTrue(r.stderr.contains("perplexity"), "progress on stderr: \(r.stderr)")
 
-        let json = try surgeon(["perplexity", "-m", Fixtures.fixture("stories260K"), "-f", text, "--json"])
+        let json = try surgeon(["perplexity", "-m", Fixtures.fixture("stories260K"), "-f", text, "--chunks", "1", "--json"])
         XCTAssertEqual(json.status, 0, json.stderr)
         let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(record["seqlen"] as? Int, 512)

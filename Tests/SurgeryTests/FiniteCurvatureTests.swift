@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 import Runtime
 @testable import Surgery
@@ -8,13 +9,20 @@ import TestSupport
 final class FiniteCurvatureTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }
 
+    /// An overflowing copy of stories260K, removed when the test ends.
+    func overflowingCopy() throws -> String {
+        let dir = try OverflowingModel.copy()
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+        return dir
+    }
+
     func calibration() throws -> Calibration {
         let ids = try Fixtures.reference("stories260K").loadInts("input_ids").data
         let windows = [Array(ids.prefix(32)), Array(ids.dropFirst(16).prefix(32))]
         return try Calibration(windows: windows, offsets: [0, 16])
     }
 
-    func overflowing() throws -> CausalLM { try loadModel(ModelFiles.open(try OverflowingModel.copy())) }
+    func overflowing() throws -> CausalLM { try loadModel(ModelFiles.open(try overflowingCopy())) }
 
     func testKFACStopsAtTheFirstWindowWithANonFiniteLoss() throws {
         for labels in [FisherLabels.empirical, .sampled(2, seed: 3)] {
