@@ -89,6 +89,7 @@ public enum Curvature {
     /// A = Σ XaᵀXa/(N·L), G = Σ XgᵀXg/(N·L) where each window's loss is its mean next-token
     /// cross-entropy (positions 0..L−2 predict tokens 1..L−1); with k sampled labels G also averages
     /// over the k backward passes of each window. `progress(done, total)` is called after each window.
+    /// Each window's loss and, after accumulation, every factor are checked finite (`NonFiniteError`).
     public static func estimate(model: CausalLM, calibration: Calibration, method: CurvatureMethod,
                                 labels: FisherLabels = .empirical,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> KFACFactors {
@@ -115,15 +116,19 @@ public enum Curvature {
                 switch labels {
                 case .empirical:
                     acc.alphaG = 1 / Float(total)
-                    lossSum += try tape.backward(labels: .given(nextTokenTargets(window)), observer: acc, gradients: nil)
+                    let loss = try tape.backward(labels: .given(nextTokenTargets(window)), observer: acc, gradients: nil)
+                    guard loss.isFinite else { throw NonFiniteError(.calibrationLoss(window: w), value: loss) }
+                    lossSum += loss
                     lossCount += 1
                 case .sampled(let k, let seed):
                     acc.alphaG = 1 / (Float(total) * Float(k))
                     let scored = window.indices.map { $0 < window.count - 1 }
                     for s in 0..<k {
                         let sampleSeed = mixSeed(seed, UInt64(w), UInt64(s))
-                        lossSum += try tape.backward(labels: .sampled(scored: scored, seed: sampleSeed), observer: acc,
+                        let loss = try tape.backward(labels: .sampled(scored: scored, seed: sampleSeed), observer: acc,
                                                      gradients: nil)
+                        guard loss.isFinite else { throw NonFiniteError(.calibrationLoss(window: w), value: loss) }
+                        lossSum += loss
                         lossCount += 1
                     }
                 }
@@ -132,7 +137,22 @@ public enum Curvature {
         }
         if lossCount > 0 { meta["mean_loss"] = String(lossSum / Double(lossCount)) }
         let (A, G) = acc.finish()
+        try checkFiniteFactors(A: A, G: G, layers: model.blockLinearNames, windows: calibration.windows.count)
         return KFACFactors(method: method, A: A, G: G, tokens: total, metadata: meta)
+    }
+
+    /// Checks every accumulated factor for NaN/Inf (one pass over each, layers in model order),
+    /// naming the first bad layer and factor.
+    static func checkFiniteFactors(A: [String: Tensor], G: [String: Tensor], layers: [String], windows: Int) throws {
+        for layer in layers {
+            for (kind, factor) in [("A", A[layer]), ("G", G[layer])] {
+                guard let t = factor else { continue }
+                try t.data.withUnsafeBufferPointer { b in
+                    guard let p = b.baseAddress else { return }
+                    try checkFinite(p, count: b.count, rowLength: b.count) { _ in .factor(kind, layer: layer, windows: windows) }
+                }
+            }
+        }
     }
 }
 

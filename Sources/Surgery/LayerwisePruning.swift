@@ -41,6 +41,7 @@ public func pruneLayerwise(model: CausalLM, calibration: Calibration, method: Pr
             try model.forwardBlock(b, &x, T: window.count, observer: acc, scratch: scratch)
         }
         let (A, _) = acc.finish()
+        try Curvature.checkFiniteFactors(A: A, G: [:], layers: names, windows: windows.count)
         let blockNames = names.filter { A[$0] != nil }
         var pruned = [PrunableLayer?](repeating: nil, count: blockNames.count)
         var failure: Error?

@@ -15,8 +15,8 @@ struct BenchCommand: ParsableCommand {
     var n: Int = 128
     @Option(name: .short, help: "Timed repetitions (after one warm-up).")
     var r: Int = 5
-    @Option(name: [.customShort("t"), .long], help: "Worker threads.")
-    var threads: Int = min(2, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(name: [.customShort("t"), .long], help: "Worker threads (default: the cores available).")
+    var threads: Int = ThreadOption.defaultCount
     @Option(name: .short, help: "Output: md or json.")
     var o: String = "md"
 
@@ -24,8 +24,8 @@ struct BenchCommand: ParsableCommand {
         guard !model.isEmpty else { throw ValidationError("give at least one -m MODEL") }
         guard p >= 0, n >= 0, p + n > 0 else { throw ValidationError("-p and -n must be ≥ 0 and not both 0") }
         guard r >= 1 else { throw ValidationError("-r must be ≥ 1 (got \(r))") }
-        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
         guard ["md", "json"].contains(o) else { throw ValidationError("-o must be md or json (got \(o))") }
+        try ThreadOption.validate(threads)
     }
 
     func run() throws {

@@ -12,9 +12,9 @@ struct PerplexityCommand: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @Option(name: .short, help: "Text file, e.g. wikitext-2 wiki.test.raw.")
     var f: String
-    @Option(help: "Segment length (paper default 2048; llamacpp default: -c).")
+    @Option(help: "Segment length (paper default: min(2048, the model's context); llamacpp default: -c).")
     var seqlen: Int?
-    @Option(name: .customShort("c"), help: "Context of the llamacpp protocol (default 512).")
+    @Option(name: .customShort("c"), help: "Context of the llamacpp protocol (default: min(512, the model's context)).")
     var ctx: Int?
     @Option(help: "Evaluate only the first K segments.")
     var chunks: Int?
@@ -43,7 +43,7 @@ struct PerplexityCommand: ParsableCommand {
             let opened = try ModelLoader.open(model.model, requireTokenizer: true)
             let tokenizer = try opened.requireTokenizer()
             let reference = try compareTo.map { try ModelLoader.open($0).model }
-            let L = seqlen ?? ctx ?? (proto == .paper ? 2048 : 512)
+            let L = seqlen ?? ctx ?? PerplexityCommand.defaultSeqlen(proto, context: opened.model.contextLength)
             let tokens = try EvalText.tokens(file: f, protocol: proto, tokenizer: tokenizer)
             var ev = PerplexityEvaluator(model: opened.model, seqlen: L, protocol: proto,
                                          bos: proto == .llamacpp && tokenizer.addsBOS ? tokenizer.bosId : nil, reference: reference)
@@ -58,15 +58,49 @@ struct PerplexityCommand: ParsableCommand {
             if let kl = r.kl {
                 line += String(format: " | KL mean %.6f, p99 %.6f, top-1 agree %.4f", kl.mean, kl.p99, kl.top1Agreement)
             }
-            printError(line)
-            if json {
-                var rec: [String: Any] = ["ppl": r.ppl, "stderr": r.stderr, "tokens": r.tokens, "segments": r.segments,
-                                          "seqlen": r.seqlen, "protocol": r.protocolName, "seconds": r.seconds, "scored": r.scored]
-                if let kl = r.kl { rec["kl_mean"] = kl.mean; rec["kl_p99"] = kl.p99; rec["top1_agree"] = kl.top1Agreement }
-                print(jsonLine(rec))
-            } else {
-                print(line)
-            }
+            // the result once, on stdout (the progress went to stderr)
+            print(json ? try PerplexityRecord(r).json() : line)
         }
+    }
+
+    /// The segment length when neither --seqlen nor -c is given: the protocol's usual length
+    /// (2048 for the paper, 512 for llama.cpp), cut to the model's context.
+    static func defaultSeqlen(_ proto: PerplexityProtocol, context: Int) -> Int {
+        min(proto == .paper ? 2048 : 512, context)
+    }
+}
+
+/// The `--json` record of a perplexity run. Encoding refuses NaN/Inf (JSONEncoder's default), so a
+/// non-finite value is an error, never `{}`.
+struct PerplexityRecord: Encodable {
+    var ppl, stderr, seconds: Double
+    var tokens, segments, seqlen, scored: Int
+    var `protocol`: String
+    var klMean, klP99, top1Agree: Double?
+
+    init(_ r: PerplexityResult) {
+        ppl = r.ppl
+        stderr = r.stderr
+        seconds = r.seconds
+        tokens = r.tokens
+        segments = r.segments
+        seqlen = r.seqlen
+        scored = r.scored
+        `protocol` = r.protocolName
+        klMean = r.kl?.mean
+        klP99 = r.kl?.p99
+        top1Agree = r.kl?.top1Agreement
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ppl, stderr, seconds, tokens, segments, seqlen, scored, `protocol`
+        case klMean = "kl_mean", klP99 = "kl_p99", top1Agree = "top1_agree"
+    }
+
+    /// One line of JSON, keys sorted.
+    func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 }

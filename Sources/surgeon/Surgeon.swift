@@ -15,12 +15,10 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Model: a Hugging Face directory (config.json + model.safetensors), a compressed output directory, or a .gguf file.")
     var model: String
 
-    @Option(name: [.customShort("t"), .long], help: "Worker threads.")
-    var threads: Int = min(2, ProcessInfo.processInfo.activeProcessorCount)
+    @Option(name: [.customShort("t"), .long], help: "Worker threads (default: the cores available).")
+    var threads: Int = ThreadOption.defaultCount
 
-    func validate() throws {
-        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256 (got \(threads))") }
-    }
+    func validate() throws { try ThreadOption.validate(threads) }
 
     /// The model path, for error messages.
     var flags: FlagNames { FlagNames(paths: [model: "-m"]) }

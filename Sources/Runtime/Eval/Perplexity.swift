@@ -98,6 +98,8 @@ public struct PerplexityEvaluator {
     }
 
     /// Evaluates up to `maxSegments` segments; `progress(done, total, runningPPL)` after each.
+    /// Every scored token's negative log-likelihood (and KL divergence) is checked finite as it is
+    /// produced, and so is the perplexity: a non-finite one throws `NonFiniteError`.
     public func run(tokens: [Int32], maxSegments: Int? = nil,
                     progress: (Int, Int, Double) -> Void = { _, _, _ in }) throws -> PerplexityResult {
         guard seqlen >= 2, seqlen <= model.contextLength else { throw EvalError.badSeqlen(seqlen, max: model.contextLength) }
@@ -132,13 +134,23 @@ public struct PerplexityEvaluator {
                 let lp = logits.reserve(n * V)
                 model.logits(session.workspace.hidden.pointer + row * model.headInput, rows: n, into: lp)
                 if let rs = refSession, let ref = reference {
-                    ref.logits(rs.workspace.hidden.pointer + row * ref.headInput, rows: n, into: refLogits.reserve(n * V))
+                    let rp = refLogits.reserve(n * V)
+                    ref.logits(rs.workspace.hidden.pointer + row * ref.headInput, rows: n, into: rp)
+                    // klDivergence clamps at 0, which would hide a NaN: check the reference's rows as they come
+                    try checkFinite(rp, count: n * V, rowLength: V) { .referenceLogits(position: row + $0, segment: i) }
                 }
                 for j in 0..<n {
                     let target = Int(segTokens[row + j + 1])
-                    acc.add(crossEntropy(lp + j * V, V: V, target: target))
+                    let nll = crossEntropy(lp + j * V, V: V, target: target)
+                    if !nll.isFinite {
+                        // say whether the logits themselves are bad or only the likelihood overflowed
+                        try checkFinite(lp + j * V, count: V, rowLength: V) { _ in .logits(position: row + j, segment: i) }
+                        throw NonFiniteError(.negativeLogLikelihood(position: row + j, segment: i), value: nll)
+                    }
+                    acc.add(nll)
                     if kl != nil {
                         let (d, same) = klDivergence(p: refLogits.pointer + j * V, q: lp + j * V, V: V)
+                        if !d.isFinite { throw NonFiniteError(.klDivergence(position: row + j, segment: i), value: d) }
                         kl!.values.append(d)
                         if same { kl!.agree += 1 }
                     }
@@ -146,6 +158,9 @@ public struct PerplexityEvaluator {
                 row += n
             }
             progress(i + 1, plan.count, acc.perplexity)
+        }
+        guard acc.perplexity.isFinite, acc.standardError.isFinite else {
+            throw NonFiniteError(.perplexity(meanNLL: acc.meanNLL), value: acc.perplexity.isFinite ? acc.standardError : acc.perplexity)
         }
         return PerplexityResult(ppl: acc.perplexity, stderr: acc.standardError, tokens: plan.count * seqlen, scored: acc.count,
                                 segments: plan.count, seqlen: seqlen, protocolName: protocolKind.rawValue,

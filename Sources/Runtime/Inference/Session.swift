@@ -46,8 +46,8 @@ public final class InferenceSession {
         }
     }
 
-    /// Runs the tokens (in chunks) and returns the logits of the last one: [V].
-    /// The buffer stays valid until the next call.
+    /// Runs the tokens (in chunks) and returns the logits of the last one: [V], checked finite
+    /// (`NonFiniteError` otherwise). The buffer stays valid until the next call.
     @discardableResult
     public func feed(_ tokens: [Int32]) throws -> UnsafeMutableBufferPointer<Float> {
         guard !tokens.isEmpty else { throw InferenceError.emptyPrompt }
@@ -64,10 +64,12 @@ public final class InferenceSession {
         let V = vocabSize
         let out = logitsBuffer.reserve(V)
         model.logits(workspace.hidden.pointer + (rows - 1) * model.headInput, rows: 1, into: out)
+        try checkFinite(out, count: V, rowLength: V) { _ in .logits(position: cache.count - 1, segment: nil) }
         return UnsafeMutableBufferPointer(start: out, count: V)
     }
 
-    /// Decodes one token: logits [V] of the next position. No allocation in steady state.
+    /// Decodes one token: logits [V] of the next position, checked finite (one pass over V floats).
+    /// No allocation in steady state.
     @discardableResult
     public func step(_ token: Int32) throws -> UnsafeMutableBufferPointer<Float> {
         let V = vocabSize
@@ -77,16 +79,22 @@ public final class InferenceSession {
         withUnsafePointer(to: &t) { model.forward(UnsafeBufferPointer(start: $0, count: 1), cache: cache, ws: workspace) }
         let out = logitsBuffer.reserve(V)
         model.logits(workspace.hidden.pointer, rows: 1, into: out)
+        try checkFinite(out, count: V, rowLength: V) { _ in .logits(position: cache.count - 1, segment: nil) }
         return UnsafeMutableBufferPointer(start: out, count: V)
     }
 
-    /// Runs all tokens in one forward pass and returns every position's logits: [T, V].
+    /// Runs all tokens in one forward pass and returns every position's logits: [T, V], checked finite.
     public func logitsForAll(_ tokens: [Int32]) throws -> [Float] {
         guard !tokens.isEmpty else { throw InferenceError.emptyPrompt }
         try validate(tokens)
         tokens.withUnsafeBufferPointer { model.forward($0, cache: cache, ws: workspace) }
         var out = [Float](repeating: 0, count: tokens.count * vocabSize)
-        out.withUnsafeMutableBufferPointer { model.logits(workspace.hidden.pointer, rows: tokens.count, into: $0.baseAddress!) }
+        let first = cache.count - tokens.count
+        try out.withUnsafeMutableBufferPointer { ob in
+            guard let p = ob.baseAddress else { return }
+            model.logits(workspace.hidden.pointer, rows: tokens.count, into: p)
+            try checkFinite(p, count: ob.count, rowLength: vocabSize) { .logits(position: first + $0, segment: nil) }
+        }
         return out
     }
 }
