@@ -1,7 +1,8 @@
 /// SHA-256 (FIPS 180-4) in plain Swift: the fingerprint of a source model's files in checkpoints
 /// (`SourceIdentity`). Not a hot path; correctness over speed.
 struct SHA256 {
-    private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+    private var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+        (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
     /// Bytes not yet forming a whole 64-byte block.
     private var pending: [UInt8] = []
     /// Message length in bytes so far.
@@ -28,12 +29,18 @@ struct SHA256 {
             pending += bytes[0..<take]
             start = take
             guard pending.count == 64 else { return }
-            compress(pending[...])
+            let block = pending   // a copy: compress mutates self, which holds `pending`
+            block.withUnsafeBytes { if let p = $0.baseAddress { compress(p) } }
             pending.removeAll(keepingCapacity: true)
         }
-        while bytes.count - start >= 64 {
-            compress(bytes[start..<start + 64])
-            start += 64
+        let blocks = (bytes.count - start) / 64
+        if blocks > 0 {
+            bytes.withUnsafeBytes { raw in
+                // whole blocks straight from the input (a pointer per block: debug builds stay fast)
+                guard let base = raw.baseAddress else { return }
+                for b in 0..<blocks { compress(base + start + 64 * b) }
+            }
+            start += 64 * blocks
         }
         pending += bytes[start...]
     }
@@ -47,7 +54,7 @@ struct SHA256 {
         let savedLength = length
         update(tail)
         length = savedLength
-        return h.flatMap { w in (0..<4).reversed().map { UInt8(truncatingIfNeeded: w >> (UInt32($0) * 8)) } }
+        return [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7].flatMap { w in (0..<4).reversed().map { UInt8(truncatingIfNeeded: w >> (UInt32($0) * 8)) } }
     }
 
     /// The digest in lower-case hex (spent as `finalize`).
@@ -62,32 +69,34 @@ struct SHA256 {
         return s.hexDigest()
     }
 
-    /// One 64-byte block.
-    private mutating func compress(_ block: ArraySlice<UInt8>) {
-        var w = [UInt32](repeating: 0, count: 64)
-        let b = block.startIndex
-        for i in 0..<16 {
-            w[i] = UInt32(block[b + 4 * i]) << 24 | UInt32(block[b + 4 * i + 1]) << 16
-                | UInt32(block[b + 4 * i + 2]) << 8 | UInt32(block[b + 4 * i + 3])
+    /// One 64-byte block at `block`.
+    private mutating func compress(_ block: UnsafeRawPointer) {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+            for i in 0..<16 {
+                let p = block + 4 * i
+                w[i] = UInt32(p.load(as: UInt8.self)) << 24 | UInt32(p.load(fromByteOffset: 1, as: UInt8.self)) << 16
+                    | UInt32(p.load(fromByteOffset: 2, as: UInt8.self)) << 8 | UInt32(p.load(fromByteOffset: 3, as: UInt8.self))
+            }
+            for i in 16..<64 {
+                let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
+                let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
+                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+            }
+            var (a, bb, c, d, e, f, g, hh) = (h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7)
+            SHA256.k.withUnsafeBufferPointer { k in
+                for i in 0..<64 {
+                    let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
+                    let ch = (e & f) ^ (~e & g)
+                    let t1 = hh &+ s1 &+ ch &+ k[i] &+ w[i]
+                    let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
+                    let maj = (a & bb) ^ (a & c) ^ (bb & c)
+                    let t2 = s0 &+ maj
+                    (hh, g, f, e, d, c, bb, a) = (g, f, e, d &+ t1, c, bb, a, t1 &+ t2)
+                }
+            }
+            h = (h.0 &+ a, h.1 &+ bb, h.2 &+ c, h.3 &+ d, h.4 &+ e, h.5 &+ f, h.6 &+ g, h.7 &+ hh)
         }
-        for i in 16..<64 {
-            let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-            let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-        }
-        var (a, bb, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
-        for i in 0..<64 {
-            let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = hh &+ s1 &+ ch &+ SHA256.k[i] &+ w[i]
-            let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
-            let maj = (a & bb) ^ (a & c) ^ (bb & c)
-            let t2 = s0 &+ maj
-            (hh, g, f, e, d, c, bb, a) = (g, f, e, d &+ t1, c, bb, a, t1 &+ t2)
-        }
-        h[0] &+= a; h[1] &+= bb; h[2] &+= c; h[3] &+= d
-        h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
     }
 
-    private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+    @inline(__always) private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 }

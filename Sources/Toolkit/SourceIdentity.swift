@@ -2,9 +2,10 @@ import Foundation
 import Runtime
 
 /// What a source model is, for telling it from another without reading all its weights: each of
-/// its files (config, weights, tokenizer) by name (no directory: a moved model is the same) with its size and a SHA-256 over its first MiB
-/// (the config, the safetensors / GGUF header) and 16 evenly spaced 64 KiB blocks of the rest (a
-/// model with the same shapes and other weights differs there). Checkpoints record it, and a
+/// its files (config, weights, tokenizer) by name (no directory: a moved model is the same) with its
+/// size and a SHA-256 over its first 64 KiB (the config, the safetensors header, the GGUF header's
+/// start) and 16 blocks of 16 KiB evenly spaced over the rest, the last at the end (a model with
+/// the same shapes and other weights differs there). Checkpoints record it, and a
 /// resume from another source is refused (`differences(from:)`).
 public struct SourceIdentity: Codable, Sendable, Equatable {
     public struct File: Codable, Sendable, Equatable {
@@ -15,9 +16,10 @@ public struct SourceIdentity: Codable, Sendable, Equatable {
 
     public var files: [File]
 
-    /// Whole files up to this size are hashed; larger ones by their head and sampled blocks.
-    static let headBytes = 1 << 20
-    static let sampleBytes = 1 << 16
+    /// The head hashed whole (config files entirely; a safetensors header, a GGUF header's start),
+    /// then `samples` blocks of `sampleBytes` evenly spaced over the rest, the last ending at the end.
+    static let headBytes = 1 << 16
+    static let sampleBytes = 1 << 14
     static let samples = 16
 
     /// The identity of an opened model: its .gguf file, or the files of its directory that decide
@@ -52,14 +54,14 @@ public struct SourceIdentity: Codable, Sendable, Equatable {
         try handle.seek(toOffset: 0)
         sha.update([UInt8](try handle.read(upToCount: min(size, headBytes)) ?? Data()))
         let rest = size - headBytes
-        if rest > 0 {
-            let step = max(sampleBytes, rest / samples)
-            var offset = headBytes
-            while offset < size {
+        if rest > samples * sampleBytes {
+            for k in 0..<samples {
+                let offset = k == samples - 1 ? size - sampleBytes : headBytes + (rest - sampleBytes) / (samples - 1) * k
                 try handle.seek(toOffset: UInt64(offset))
-                sha.update([UInt8](try handle.read(upToCount: min(sampleBytes, size - offset)) ?? Data()))
-                offset += step
+                sha.update([UInt8](try handle.read(upToCount: sampleBytes) ?? Data()))
             }
+        } else if rest > 0 {
+            sha.update([UInt8](try handle.read(upToCount: rest) ?? Data()))
         }
         return File(name: (path as NSString).lastPathComponent, size: size, sha256: sha.hexDigest())
     }
