@@ -104,7 +104,7 @@ public final class Compressor {
         let isLast = method.isLayerwise || t == recipe.shots
         let corrections = try lowRankCorrection(shot: t, isLast: isLast)
         var report = ShotReport(shot: t, targetSparsity: target, actualSparsity: actualSparsity(), seconds: 0,
-                                threshold: threshold, perplexity: nil, lowrank: corrections.shot, lowrankFinal: corrections.final)
+                                threshold: threshold?.isFinite == true ? threshold : nil, perplexity: nil, lowrank: corrections.shot, lowrankFinal: corrections.final)
         report.seconds = now() - start
         if let evaluate, t % max(1, evaluateEvery) == 0 || t == recipe.shots { report.perplexity = try evaluate(model) }
         state.completedShots = method.isLayerwise ? recipe.shots : t

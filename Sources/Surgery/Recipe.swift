@@ -47,8 +47,9 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
     /// naming the field.
     public func validate() throws {
         func bad(_ f: RecipeField, _ s: String) -> SurgeryError { .invalidRecipe(f, s) }
-        guard targetSparsity >= 0, targetSparsity < 1 else {
-            throw bad(.targetSparsity, "the target sparsity must be in [0, 1) (got \(targetSparsity))")
+        // 0 would prune nothing (a whole run for an unchanged model): refused like any no-op
+        guard targetSparsity > 0, targetSparsity < 1 else {
+            throw bad(.targetSparsity, "the target sparsity must be in (0, 1): above 0, since 0 removes nothing, and below 1 (got \(targetSparsity))")
         }
         guard shots >= 1, shots <= 1000 else { throw bad(.shots, "shots must be between 1 and 1000 (got \(shots))") }
         guard dampG >= 0, dampG.isFinite else { throw bad(.dampG, "the damping of G must be finite and ≥ 0 (got \(dampG))") }

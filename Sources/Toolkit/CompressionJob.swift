@@ -69,8 +69,13 @@ public final class CompressionJob {
         let start = now()
         let o = options
         let fm = FileManager.default
+        // the output: never the model read (nor inside it), debris of dead runs cleared, writable
+        try OutputSafety.checkPlacement(output: o.output, inputs: [opened.files.path])
+        for line in OutputSafety.removeStaleTemporaries(of: o.output) + OutputSafety.removeStaleTemporaries(of: checkpointDir) { log(line) }
         if fm.fileExists(atPath: o.output) && !o.overwrite { throw CompressionJobError.outputExists(path: o.output) }
+        try OutputSafety.checkWritable(output: o.output)
         let (calibration, recipe) = try loadCalibration()
+        let source = try SourceIdentity.of(opened.files)
         // evaluation data
         var evaluate: ((CausalLM) throws -> Double)?
         if let evalFile = o.evalFile {
@@ -84,7 +89,7 @@ public final class CompressionJob {
         var model = opened.model
         var state = CompressionState()
         if o.resume {
-            if let (m, s) = try loadCheckpoint(expecting: recipe) {
+            if let (m, s) = try loadCheckpoint(expecting: recipe, source: source) {
                 model = m
                 state = s
                 log("resuming after shot \(s.completedShots) of \(recipe.shots) from \(checkpointDir)")
@@ -111,7 +116,7 @@ public final class CompressionJob {
             }
             if let p = report.perplexity { line += String(format: ", perplexity %.4f", p) }
             log(line)
-            if report.shot < recipe.shots { try saveCheckpoint(model: model, state: state, recipe: comp.recipe) }
+            if report.shot < recipe.shots { try saveCheckpoint(model: model, state: state, recipe: comp.recipe, source: source) }
             shotProgress.update(report.shot)
         }
         if !o.denseOutput {
@@ -159,12 +164,13 @@ public final class CompressionJob {
         return (calibration, recipe)
     }
 
-    /// Weights after the last finished shot plus the state, written atomically.
-    func saveCheckpoint(model: CausalLM, state: CompressionState, recipe: CompressionRecipe) throws {
+    /// Weights after the last finished shot plus the state, the recipe and the source model's
+    /// identity, written atomically.
+    func saveCheckpoint(model: CausalLM, state: CompressionState, recipe: CompressionRecipe, source: SourceIdentity) throws {
         let items = model.namedParameters().map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        let stateJSON = try enc.encode(CheckpointFile(recipe: recipe, state: state))
+        let stateJSON = try enc.encode(CheckpointFile(recipe: recipe, source: source, state: state))
         try writeAtomically(checkpointDir, overwrite: true) { tmp in
             try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
             try SafetensorsWriter.write(items, to: tmp + "/weights.safetensors")
@@ -172,20 +178,20 @@ public final class CompressionJob {
         }
     }
 
-    /// The checkpoint's weights and state when its recipe is `recipe` in every field; a checkpoint
-    /// made with another recipe is refused, naming each differing field with both values.
-    func loadCheckpoint(expecting recipe: CompressionRecipe) throws -> (CausalLM, CompressionState)? {
+    /// The checkpoint's weights and state when it was made from `source` with `recipe` in every
+    /// field and its own fields are consistent; otherwise refused, naming each differing field
+    /// with both values (recipe, then source) or the damaged field.
+    func loadCheckpoint(expecting recipe: CompressionRecipe, source: SourceIdentity) throws -> (CausalLM, CompressionState)? {
         let dir = checkpointDir
         guard FileManager.default.fileExists(atPath: dir + "/state.json") else { return nil }
-        let file = try JSONDecoder().decode(CheckpointFile.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/state.json")))
+        let file = try CheckpointFile.read(directory: dir)
         let differences = recipe.differences(from: file.recipe)
         guard differences.isEmpty else { throw CompressionJobError.recipeMismatch(checkpoint: dir, differences: differences) }
+        guard let recorded = file.source else { throw CompressionJobError.sourceUnknown(checkpoint: dir) }
+        let sourceDifferences = source.differences(from: recorded)
+        guard sourceDifferences.isEmpty else { throw CompressionJobError.sourceMismatch(checkpoint: dir, differences: sourceDifferences) }
+        try file.validate(directory: dir, model: opened.model)
         let model = try loadModel(config: opened.model.config, weights: SafetensorsFile(path: dir + "/weights.safetensors"))
         return (model, file.state)
     }
-}
-
-struct CheckpointFile: Codable {
-    var recipe: CompressionRecipe
-    var state: CompressionState
 }

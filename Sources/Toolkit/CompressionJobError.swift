@@ -12,6 +12,12 @@ public enum CompressionJobError: Error, CustomStringConvertible, Equatable {
     case noCalibrationSource(needs: RecipeField, method: PruningMethod)
     /// `resume` found a checkpoint made with another recipe: every differing field, both values.
     case recipeMismatch(checkpoint: String, differences: [RecipeDifference])
+    /// `resume` found a checkpoint made from another source model: every differing file.
+    case sourceMismatch(checkpoint: String, differences: [SourceDifference])
+    /// `resume` found a checkpoint that records no source model (written by an older version).
+    case sourceUnknown(checkpoint: String)
+    /// The checkpoint's own contents are inconsistent or unreadable: the field and what is wrong.
+    case badCheckpoint(checkpoint: String, field: String, detail: String)
 
     public var description: String {
         switch self {
@@ -24,6 +30,12 @@ public enum CompressionJobError: Error, CustomStringConvertible, Equatable {
             return "\(needs) needs calibration data: a calibration text (calibFile, e.g. wiki.valid.raw) or a file of token-id windows (idsFile)"
         case .recipeMismatch(let dir, let diffs):
             return "the checkpoint at \(dir) was made with another recipe (\(diffs.map(\.description).joined(separator: "; "))); delete it or do not resume"
+        case .sourceMismatch(let dir, let diffs):
+            return "the checkpoint at \(dir) was made from another source model (\(diffs.map(\.description).joined(separator: "; "))); resume with that model, or delete the checkpoint or do not resume"
+        case .sourceUnknown(let dir):
+            return "the checkpoint at \(dir) does not record its source model (an older version wrote it), so resuming could mix models; delete it or do not resume"
+        case .badCheckpoint(let dir, let field, let detail):
+            return "the checkpoint at \(dir) is damaged: \(field) \(detail); delete it or do not resume"
         }
     }
 }

@@ -22,13 +22,38 @@ struct CalibrateCommand: ParsableCommand {
     var seed: UInt64 = 100
     @Option(help: "Labels: empirical (the data's next tokens), sampled or sampled:k (from the model's softmax).")
     var fisher: String = "empirical"
-    @Option(name: .shortAndLong, help: "Output safetensors file (A.<layer>, G.<layer>).")
+    @Option(name: .shortAndLong, help: "Output safetensors file (A.<layer>, G.<layer>), written atomically.")
     var output: String
+    @Flag(help: "Replace an existing output file.")
+    var overwrite = false
 
     func validate() throws {
         guard (calib == nil) != (idsFile == nil) else { throw ValidationError("give either --calib FILE or --ids-file FILE") }
         guard nsamples >= 1 else { throw ValidationError("--nsamples must be ≥ 1 (got \(nsamples))") }
         guard seqlen >= 2 else { throw ValidationError("--seqlen must be ≥ 2 (got \(seqlen))") }
+        _ = try fisherLabels()
+    }
+
+    /// The Fisher labels of `--fisher` (checked in `validate`, before anything loads).
+    func fisherLabels() throws -> FisherLabels {
+        guard let labels = try? CalibrationInput.fisherLabels(fisher, seed: seed) else {
+            throw ValidationError("--fisher must be \(ToolkitError.fisherLabelForms) (got \(fisher))")
+        }
+        return labels
+    }
+
+    /// The output checks, before anything loads: temporaries of dead runs removed, -o outside -m,
+    /// an existing -o only with --overwrite, its directory writable.
+    func prepareOutput() throws {
+        var inputs = [model.model: "-m"], order = [model.model]   // -m checked first
+        for (path, flag) in [(calib, "--calib"), (idsFile, "--ids-file")] { if let path { inputs[path] = flag; order.append(path) } }
+        do {
+            for line in try OutputSafety.prepare(output: output, inputs: order, overwrite: overwrite) { printError(line) }
+        } catch let e as OutputError {
+            throw CommandError(outputMessage(e, output: "-o", inputs: inputs))
+        } catch ModelError.outputExists(let p) {
+            throw CommandError("\(p) already exists; choose another -o or pass --overwrite")
+        }
     }
 
     func run() throws {
@@ -36,9 +61,12 @@ struct CalibrateCommand: ParsableCommand {
         if let calib { flags.paths[calib] = "--calib" }
         if let idsFile { flags.paths[idsFile] = "--ids-file" }
         flags.fisher = "--fisher"
+        flags.output = "-o"
+        flags.overwrite = "--overwrite"
+        let labels = try fisherLabels()
         try runReportingErrors(flags) {
+            try prepareOutput()   // before anything loads
             Parallel.setThreads(model.threads)
-            let labels = try CalibrationInput.fisherLabels(fisher, seed: seed)
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil)
             guard seqlen <= opened.model.contextLength else {
                 throw ToolkitError.badInput("--seqlen \(seqlen) exceeds the model's context of \(opened.model.contextLength)")
@@ -52,8 +80,14 @@ struct CalibrateCommand: ParsableCommand {
                 progress.update($0, "\($1) windows")
             }
             let seconds = now() - t0
-            try factors.write(to: output, metadata: ["model": opened.files.path, "nsamples": String(calibration.windows.count),
-                                                     "seqlen": String(seqlen), "seed": String(seed)])
+            // written to OUT.tmp-<pid> and renamed into place: a failed write (full disk) or an
+            // interrupt leaves no partial file, and an existing one is replaced only when complete
+            let tmp = (output as NSString).standardizingPath + ".tmp-\(getpid())"
+            CleanupOnSignal.install(paths: [tmp])
+            try writeAtomically(output, overwrite: overwrite, temporary: tmp) { tmp in
+                try factors.write(to: tmp, metadata: ["model": opened.files.path, "nsamples": String(calibration.windows.count),
+                                                      "seqlen": String(seqlen), "seed": String(seed)])
+            }
             printError(String(format: "calibrate: %d windows, %d tokens in %.1f s (%.0f tok/s forward+backward), peak RSS %.0f MiB -> %@",
                               calibration.windows.count, calibration.tokenCount, seconds, Double(calibration.tokenCount) / seconds,
                               Double(peakRSSBytes()) / 1048576, output))

@@ -32,10 +32,10 @@ struct CompressCommand: ParsableCommand {
     var dampG: Double?
     @Option(name: .customLong("damp-a"), help: "Relative damping of A (default 0.01).")
     var dampA: Double?
-    @Option(help: "Weight updates of the structured surgeon: joint, independent or none.")
-    var updates: String = "joint"
-    @Option(help: "Fisher labels: empirical, sampled or sampled:k.")
-    var fisher: String = "empirical"
+    @Option(help: "Weight updates of the structured surgeon: joint, independent or none (default joint).")
+    var updates: String?
+    @Option(help: "Fisher labels of G (surgeon, kobd): empirical, sampled or sampled:k (default empirical).")
+    var fisher: String?
     @Option(name: .shortAndLong, help: "Output directory.")
     var output: String
     @Flag(help: "Replace an existing output directory.")
@@ -46,10 +46,10 @@ struct CompressCommand: ParsableCommand {
     var evalFile: String?
     @Option(name: .customLong("eval-chunks"), help: "Segments of the evaluation text to use (default: all).")
     var evalChunks: Int?
-    @Option(name: .customLong("eval-seqlen"), help: "Segment length of the evaluation.")
-    var evalSeqlen: Int = 2048
-    @Option(name: .customLong("eval-every"), help: "Evaluate after every k-th shot only (and after the last).")
-    var evalEvery: Int = 1
+    @Option(name: .customLong("eval-seqlen"), help: "Segment length of the evaluation (default 2048, at most the model's context).")
+    var evalSeqlen: Int?
+    @Option(name: .customLong("eval-every"), help: "Evaluate after every k-th shot only (and after the last; default 1).")
+    var evalEvery: Int?
     @Option(name: .customLong("group-entries"), help: "Masked entries solved jointly per group in the unstructured / 2:4 surgeon update (default 2000, the paper's; smaller is faster, cost grows with its square).")
     var groupEntries: Int?
     @Option(help: "Rank of the first-order low-rank correction after each shot (off unless given; paper: 8).")
@@ -88,12 +88,34 @@ struct CompressCommand: ParsableCommand {
         guard seqlen >= 2 else { throw ValidationError("--seqlen must be ≥ 2 (got \(seqlen))") }
         if calib != nil && idsFile != nil { throw ValidationError("give --calib or --ids-file, not both") }
         if let evalChunks, evalChunks < 1 { throw ValidationError("--eval-chunks must be ≥ 1") }
-        guard evalSeqlen >= 2 else { throw ValidationError("--eval-seqlen must be ≥ 2") }
-        guard evalEvery >= 1 else { throw ValidationError("--eval-every must be ≥ 1 (got \(evalEvery))") }
+        if let evalSeqlen, evalSeqlen < 2 { throw ValidationError("--eval-seqlen must be ≥ 2") }
+        if let evalEvery, evalEvery < 1 { throw ValidationError("--eval-every must be ≥ 1 (got \(evalEvery))") }
+        if evalFile == nil && (evalChunks != nil || evalSeqlen != nil || evalEvery != nil) {
+            throw ValidationError("--eval-chunks, --eval-seqlen and --eval-every tune the evaluation: give --eval-file FILE")
+        }
         if lowrank == nil && (lowrankLR != nil || lowrankStepsPerShot != nil || lowrankFinalEpochs != nil || lowrankLayers != nil) {
             throw ValidationError("the --lowrank-* options tune the low-rank correction: turn it on with --lowrank RANK (paper: 8)")
         }
-        _ = try recipe()   // refused here, with this command's usage, rather than at run time
+        try refuseNoOps(try recipe())   // refused here, with this command's usage, rather than after loading
+    }
+
+    /// Flags the recipe would carry without effect: refused, so a run is never other than it reads.
+    func refuseNoOps(_ r: CompressionRecipe) throws {
+        let traits = r.method.traits
+        if let updates, !(traits.updatesWeights && r.structure == .rowsColumns) {
+            let users = PruningMethod.allCases.filter { $0.traits.updatesWeights && $0.traits.structures.contains(.rowsColumns) }
+            throw ValidationError("--updates \(updates) has no effect: only \(users.map(\.rawValue).joined(separator: ", ")) with --structure rows-columns update weights that way")
+        }
+        if let fisher, !traits.usesG {
+            let users = PruningMethod.allCases.filter { $0.traits.usesG }.map(\.rawValue)
+            throw ValidationError("--fisher \(fisher) has no effect: \(r.method.rawValue) does not use G, the factor the labels make; \(users.joined(separator: " and ")) do")
+        }
+        if groupEntries != nil, !(traits.updatesWeights && !traits.isLayerwise && r.structure != .rowsColumns) {
+            throw ValidationError("--group-entries has no effect: it sizes the surgeon's joint update with --structure unstructured or 2:4")
+        }
+        if traits.isLayerwise && r.shots != 1 {
+            throw ValidationError("\(r.method.rawValue) prunes in one layer-by-layer pass at the full target: --shots must be 1 (got \(r.shots))")
+        }
     }
 
     /// The flags as one typed recipe, validated (the only place the CLI builds one).
@@ -104,9 +126,10 @@ struct CompressCommand: ParsableCommand {
         guard let m = PruningMethod(rawValue: method) else {
             throw ValidationError("--method must be one of \(PruningMethod.allCases.map(\.rawValue).joined(separator: ", ")) (got \(method))")
         }
+        let updates = self.updates ?? UpdateMode.joint.rawValue, fisher = self.fisher ?? "empirical"
         guard let up = UpdateMode(rawValue: updates) else { throw ValidationError("--updates must be joint, independent or none (got \(updates))") }
         guard let labels = try? CalibrationInput.fisherLabels(fisher, seed: seed) else {
-            throw ValidationError("--fisher must be empirical, sampled or sampled:k with 1 ≤ k ≤ 1000 (got \(fisher))")
+            throw ValidationError("--fisher must be \(ToolkitError.fisherLabelForms) (got \(fisher))")
         }
         var lowRank: LowRankRecipe?
         if let lowrank {
@@ -132,6 +155,7 @@ struct CompressCommand: ParsableCommand {
     func run() throws {
         let recipe = try recipe()
         try runReportingErrors(FlagNames(paths: [model.model: "-m"], seqlen: "--eval-seqlen", fisher: "--fisher", output: "-o", overwrite: "--overwrite")) {
+            try prepareOutput()   // before anything loads
             Parallel.setThreads(model.threads)
             var o = CompressionOptions(recipe: recipe, output: output)
             o.calibFile = calib
@@ -143,13 +167,14 @@ struct CompressCommand: ParsableCommand {
             o.resume = resume
             o.evalFile = evalFile
             o.evalChunks = evalChunks
-            o.evalSeqlen = evalSeqlen
-            o.evalEvery = evalEvery
+            o.evalSeqlen = evalSeqlen ?? o.evalSeqlen
+            o.evalEvery = evalEvery ?? o.evalEvery
             o.denseOutput = denseOutput
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil)
             let job = CompressionJob(opened: opened, options: o)
             job.log = { printError($0) }
-            CleanupOnSignal.install(paths: [(output as NSString).standardizingPath + ".tmp-\(getpid())"])
+            let out = (output as NSString).standardizingPath
+            CleanupOnSignal.install(paths: [out + ".tmp-\(getpid())", out + ".partial.tmp-\(getpid())"])
             let s: CompressionSummary
             do {
                 s = try job.run()
@@ -157,6 +182,8 @@ struct CompressCommand: ParsableCommand {
                 throw CommandError(Self.message(e))
             } catch SurgeryError.invalidRecipe(let field, let message) {
                 throw CommandError("\(Self.flag(field.rawValue)): \(message)")
+            } catch let e as OutputError {
+                throw CommandError(outputMessage(e, output: "-o", inputs: [model.model: "-m"]))
             }
             var line = String(format: "compressed %@ -> %@: %@ %@, target %.4f, actual %.4f, %.1f s, peak RSS %.0f MiB",
                               model.model, output, method, structure, sparsity, s.report.actualSparsity, s.seconds,
@@ -164,6 +191,22 @@ struct CompressCommand: ParsableCommand {
             if let b = s.pplBefore, let a = s.pplAfter { line += String(format: ", perplexity %.4f -> %.4f", b, a) }
             printError(line)
             if json { print(jsonLine(s.json)) }
+        }
+    }
+
+    /// The output checks, before anything loads: temporaries of dead runs (of OUT and of its
+    /// checkpoint) removed, -o outside -m, an existing -o only with --overwrite, its directory writable.
+    func prepareOutput() throws {
+        var inputs = [model.model: "-m"], order = [model.model]   // -m checked first
+        for (path, flag) in [(calib, "--calib"), (idsFile, "--ids-file"), (evalFile, "--eval-file")] { if let path { inputs[path] = flag; order.append(path) } }
+        do {
+            let done = try OutputSafety.prepare(output: output, inputs: order, overwrite: overwrite)
+                + OutputSafety.removeStaleTemporaries(of: (output as NSString).standardizingPath + ".partial")
+            for line in done { printError(line) }
+        } catch let e as OutputError {
+            throw CommandError(outputMessage(e, output: "-o", inputs: inputs))
+        } catch ModelError.outputExists(let p) {
+            throw CommandError(Self.message(.outputExists(path: p)))
         }
     }
 
@@ -179,6 +222,13 @@ struct CompressCommand: ParsableCommand {
         case .recipeMismatch(let dir, let diffs):
             let lines = diffs.map { "\(flag($0.key)): checkpoint \($0.checkpoint), now \($0.now)" }
             return "the checkpoint at \(dir) was made with another recipe (\(lines.joined(separator: "; "))); delete it or drop --resume"
+        case .sourceMismatch(let dir, let diffs):
+            return "the checkpoint at \(dir) was made from another model than -m (\(diffs.map(\.description).joined(separator: "; "))); "
+                + "give -m the model it was made from, or delete it or drop --resume"
+        case .sourceUnknown(let dir):
+            return "the checkpoint at \(dir) does not record the model it was made from (an older version wrote it); delete it or drop --resume"
+        case .badCheckpoint(let dir, let field, let detail):
+            return "the checkpoint at \(dir) is damaged (\(field): \(detail)); delete it or drop --resume"
         }
     }
 

@@ -60,7 +60,7 @@ final class CompressionJobTests: XCTestCase {
         let dir = Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
-        // fail after shot 1 by making the output path unwritable at the end: a file where the parent dir should be
+        // an unwritable output (a file where the parent dir should be) is refused before any work
         _ = FileManager.default.createFile(atPath: dir + "/blocker", contents: Data())
         let bad = options(dir + "/blocker/out")
         XCTAssertThrowsError(try CompressionJob(opened: opened, options: bad).run())
@@ -72,7 +72,7 @@ final class CompressionJobTests: XCTestCase {
         let (cal, recipe) = try job.loadCalibration()
         let comp = try Compressor(model: job.opened.model, recipe: recipe, calibration: cal)
         _ = try comp.runShot(1)
-        try job.saveCheckpoint(model: job.opened.model, state: comp.state, recipe: comp.recipe)
+        try job.saveCheckpoint(model: job.opened.model, state: comp.state, recipe: comp.recipe, source: SourceIdentity.of(job.opened.files))
         // resume: only shot 2 runs; the result equals an uninterrupted run
         var r = o
         r.resume = true

@@ -1,0 +1,184 @@
+import XCTest
+import Runtime
+import Toolkit
+@testable import surgeon
+
+/// compress and calibrate refuse unsafe outputs and no-op or invalid arguments before loading the
+/// model (issue 20, defects 4, 5 and 8, "All argument validation before loading the model").
+final class OutputCommandTests: XCTestCase {
+    static let root: URL = {
+        var u = URL(fileURLWithPath: #filePath)
+        while u.path != "/" && !FileManager.default.fileExists(atPath: u.appendingPathComponent("Package.swift").path) {
+            u.deleteLastPathComponent()
+        }
+        return u
+    }()
+    static let stories = root.appendingPathComponent("../shared/fixtures/stories260K").standardized.path
+    static let binary = root.appendingPathComponent(".build/debug/surgeon").path
+
+    func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "surgeon-test-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    /// The message ArgumentParser prints for a refused compress / calibrate command line.
+    func refusal(compress args: [String], file: StaticString = #filePath, line: UInt = #line) -> String {
+        do {
+            _ = try CompressCommand.parse(args)
+            XCTFail("accepted: \(args)", file: file, line: line)
+            return ""
+        } catch {
+            return CompressCommand.message(for: error)
+        }
+    }
+
+    func refusal(calibrate args: [String], file: StaticString = #filePath, line: UInt = #line) -> String {
+        do {
+            _ = try CalibrateCommand.parse(args)
+            XCTFail("accepted: \(args)", file: file, line: line)
+            return ""
+        } catch {
+            return CalibrateCommand.message(for: error)
+        }
+    }
+
+    /// Defect 8: `--sparsity 0` ran a whole compression and then failed on `-inf`; now it, and the
+    /// other no-op or invalid combinations, are refused while parsing (the model path does not exist,
+    /// so nothing could have been loaded).
+    func testNoOpAndInvalidCompressArgumentsAreRefusedBeforeLoading() {
+        let base = ["-m", "/no/such/model", "-o", "/tmp/never-written"]
+        let cases: [([String], String)] = [
+            (["--sparsity", "0"], "--sparsity"),
+            (["--sparsity", "1"], "--sparsity"),
+            (["--sparsity", "0.3", "--method", "magnitude", "--fisher", "sampled:2"], "--fisher sampled:2 has no effect"),
+            (["--sparsity", "0.3", "--method", "kobd", "--updates", "none"], "--updates none has no effect"),
+            (["--sparsity", "0.3", "--structure", "unstructured", "--updates", "independent"], "--updates independent has no effect"),
+            (["--sparsity", "0.3", "--group-entries", "100"], "--group-entries has no effect"),
+            (["--sparsity", "0.3", "--structure", "unstructured", "--method", "wanda", "--shots", "3"], "--shots must be 1"),
+            (["--sparsity", "0.3", "--eval-every", "2"], "give --eval-file"),
+            (["--sparsity", "0.3", "--fisher", "sampled:x"], "--fisher must be"),
+            (["--sparsity", "0.3", "--method", "sparsegpt"], "--structure"),
+        ]
+        for (args, expected) in cases {
+            let message = refusal(compress: base + args)
+            XCTAssertTrue(message.contains(expected), "\(args): \(message)")
+        }
+        // the meaningful combinations still parse
+        XCTAssertNoThrow(try CompressCommand.parse(base + ["--sparsity", "0.3", "--updates", "independent", "--fisher", "sampled:2"]))
+        XCTAssertNoThrow(try CompressCommand.parse(base + ["--sparsity", "0.5", "--structure", "unstructured", "--group-entries", "100"]))
+        XCTAssertNoThrow(try CompressCommand.parse(base + ["--sparsity", "0.3", "--eval-file", "/x", "--eval-every", "2"]))
+    }
+
+    func testCalibrateFisherSyntaxIsRefusedBeforeLoading() {
+        let message = refusal(calibrate: ["-m", "/no/such/model", "--ids-file", "/x", "-o", "/tmp/f", "--fisher", "sampled:0"])
+        XCTAssertTrue(message.contains("--fisher must be"), message)
+    }
+
+    /// `prepareOutput` runs before the model loads: an output inside -m is refused even when -m
+    /// holds no model at all (loading it would have failed with another error).
+    func testOutputPlacementIsCheckedBeforeLoading() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
+        let compress = try CompressCommand.parse(["-m", dir + "/empty", "--sparsity", "0.2", "-o", dir + "/empty", "--overwrite"])
+        XCTAssertThrowsError(try compress.prepareOutput()) {
+            XCTAssertTrue("\($0)".hasPrefix("-o \(dir)/empty is the model given with -m"), "\($0)")
+            XCTAssertTrue("\($0)".contains("--overwrite does not allow this"), "\($0)")
+        }
+        let calibrate = try CalibrateCommand.parse(["-m", dir + "/empty", "--ids-file", "/x", "-o", dir + "/empty/factors.safetensors"])
+        XCTAssertThrowsError(try calibrate.prepareOutput()) { XCTAssertTrue("\($0)".contains("is the model given with -m"), "\($0)") }
+        // nor over another input: the calibration text
+        _ = FileManager.default.createFile(atPath: dir + "/text.txt", contents: Data("text".utf8))
+        let overText = try CalibrateCommand.parse(["-m", dir + "/empty", "--calib", dir + "/text.txt", "-o", dir + "/text.txt", "--overwrite"])
+        XCTAssertThrowsError(try overText.prepareOutput()) { XCTAssertTrue("\($0)".contains("is the file given with --calib"), "\($0)") }
+        _ = FileManager.default.createFile(atPath: dir + "/factors.safetensors", contents: Data("old".utf8))
+        let existing = try CalibrateCommand.parse(["-m", dir + "/empty", "--ids-file", "/x", "-o", dir + "/factors.safetensors"])
+        XCTAssertThrowsError(try existing.prepareOutput()) {
+            XCTAssertEqual("\($0)", "\(dir)/factors.safetensors already exists; choose another -o or pass --overwrite")
+        }
+        let overwriting = try CalibrateCommand.parse(["-m", dir + "/empty", "--ids-file", "/x", "-o", dir + "/factors.safetensors", "--overwrite"])
+        XCTAssertNoThrow(try overwriting.prepareOutput())
+        _ = FileManager.default.createFile(atPath: dir + "/blocker", contents: nil)
+        let blocked = try CompressCommand.parse(["-m", dir + "/empty", "--sparsity", "0.2", "-o", dir + "/blocker/out"])
+        XCTAssertThrowsError(try blocked.prepareOutput()) {
+            XCTAssertTrue("\($0)".hasPrefix("cannot write -o \(dir)/blocker/out:"), "\($0)")
+            XCTAssertTrue("\($0)".contains("blocker is not a directory"), "\($0)")
+        }
+    }
+
+    /// Runs the built binary; returns its exit status and standard error.
+    func surgeon(_ args: [String]) throws -> (status: Int32, stderr: String) {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
+            XCTFail("\(Self.binary) is missing: build with swift build --build-tests")
+            return (-1, "")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func snapshot(_ dir: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) {
+            out[name] = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
+        }
+        return out
+    }
+
+    /// Defect 4 end to end: `compress -m X -o X --overwrite` (and -o inside X) exit non-zero and leave X as it was.
+    func testCompressNeverWritesOverItsInputModel() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = dir + "/model"
+        try FileManager.default.copyItem(atPath: Self.stories, toPath: model)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/alias", withDestinationPath: model)
+        let before = try snapshot(model)
+        for output in [model, dir + "/alias", model + "/pruned"] {
+            let r = try surgeon(["compress", "-m", model, "--method", "magnitude", "--sparsity", "0.2", "-o", output, "--overwrite"])
+            XCTAssertNotEqual(r.status, 0, output)
+            XCTAssertTrue(r.stderr.contains("is the model given with -m"), r.stderr)
+        }
+        XCTAssertEqual(try snapshot(model), before)
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir)), ["model", "alias"])
+    }
+
+    /// Defect 5 end to end: calibrate refuses an existing output without --overwrite, writes
+    /// atomically (no temporary left), and replaces the file with --overwrite.
+    func testCalibrateRefusesAnExistingOutputAndWritesAtomically() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ids = dir + "/ids.json"
+        try Data("[[1, 403, 407, 261, 378, 432, 383, 290]]".utf8).write(to: URL(fileURLWithPath: ids))
+        let out = dir + "/factors.safetensors"
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: out))
+        let args = ["calibrate", "-m", Self.stories, "--ids-file", ids, "--seqlen", "8", "-o", out]
+        let refused = try surgeon(args)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("already exists; choose another -o or pass --overwrite"), refused.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), Data("keep me".utf8))
+        let written = try surgeon(args + ["--overwrite"])
+        XCTAssertEqual(written.status, 0, written.stderr)
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: dir)), ["ids.json", "factors.safetensors"])
+        let f = try SafetensorsFile(path: out)
+        XCTAssertTrue(f.tensorNames.contains { $0.hasPrefix("A.") } && f.tensorNames.contains { $0.hasPrefix("G.") })
+    }
+
+    /// Defect 8 end to end: refused at once with a message naming --sparsity, nothing loaded or written.
+    func testSparsityZeroIsRefusedByTheBinary() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try surgeon(["compress", "-m", Self.stories, "--method", "magnitude", "--sparsity", "0", "-o", dir + "/out"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--sparsity"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("EncodingError"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+    }
+}
