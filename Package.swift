@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "TokenizeTests", dependencies: ["Tokenize", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Runtime", "TestSupport"]),
         .testTarget(name: "ToolkitTests", dependencies: ["Toolkit", "Runtime", "Tokenize", "TestSupport"]),
-        .testTarget(name: "SurgeonTests", dependencies: ["surgeon", "Toolkit", "Runtime"]),
+        .testTarget(name: "SurgeonTests", dependencies: ["surgeon", "Toolkit", "Runtime", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

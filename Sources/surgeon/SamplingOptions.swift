@@ -1,29 +1,64 @@
 import ArgumentParser
+import Foundation
 import Runtime
 
-/// llama.cpp-style sampling flags.
+/// llama.cpp-style sampling flags. Numbers may be negative on the command line (`--seed -1`):
+/// each option takes the next argument as its value, and the checks say the allowed range.
 struct SamplingOptions: ParsableArguments {
-    @Option(name: .customLong("temp"), help: "Temperature; 0 means greedy.")
+    @Option(name: .customLong("temp"), parsing: .unconditional, help: "Temperature; 0 means greedy.")
     var temperature: Float = 0.8
-    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (0 = all).")
+    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens (0 = all).")
     var topK: Int = 40
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling: keep the smallest set with this probability mass.")
+    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling: keep the smallest set with this probability mass.")
     var topP: Float = 0.95
-    @Option(name: .customLong("min-p"), help: "Drop tokens below min-p times the top probability.")
+    @Option(name: .customLong("min-p"), parsing: .unconditional, help: "Drop tokens below min-p times the top probability.")
     var minP: Float = 0.05
-    @Option(name: .customLong("repeat-penalty"), help: "Penalty for recently seen tokens (1 = off).")
+    @Option(name: .customLong("repeat-penalty"), parsing: .unconditional, help: "Penalty for recently seen tokens (1 = off).")
     var repeatPenalty: Float = 1.0
-    @Option(name: .customLong("repeat-last-n"), help: "How many recent tokens the penalty looks at.")
+    @Option(name: .customLong("repeat-last-n"), parsing: .unconditional, help: "How many recent tokens the penalty looks at.")
     var repeatLastN: Int = 64
-    @Option(name: .customLong("seed"), help: "Random seed for sampling.")
-    var seed: UInt64 = 42
+    @Option(name: .customLong("seed"), parsing: .unconditional,
+            help: "Random seed for sampling: 0 to \(UInt64.max), or -1 for a random one (printed on stderr). (default: 42)",
+            transform: { try SamplingSeed(argument: $0) })
+    var seed = SamplingSeed(42)
 
     var params: SamplingParams {
         SamplingParams(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                       repeatPenalty: repeatPenalty, repeatLastN: repeatLastN, seed: seed)
+                       repeatPenalty: repeatPenalty, repeatLastN: repeatLastN, seed: seed.value)
     }
 
     func validate() throws {
         if let e = params.invalidSetting() { throw ValidationError("\(samplingFlag(e.setting)) \(e.requirement) (got \(e.value))") }
     }
+
+    /// Says a seed drawn for `--seed -1`, so the run can be repeated.
+    func reportDrawnSeed() {
+        if seed.drawn { printError("sampling seed: \(seed.value) (drawn for --seed -1)") }
+    }
+}
+
+/// `--seed`: a fixed seed, or one drawn at random for -1 (llama.cpp's convention).
+struct SamplingSeed: Sendable, Equatable, CustomStringConvertible {
+    let value: UInt64
+    let drawn: Bool
+
+    init(_ value: UInt64) {
+        self.value = value
+        drawn = false
+    }
+
+    init(argument: String) throws {
+        let s = argument.trimmingCharacters(in: .whitespaces)
+        if s == "-1" {
+            value = UInt64.random(in: 0...UInt64.max)
+            drawn = true
+        } else if let v = UInt64(s) {
+            value = v
+            drawn = false
+        } else {
+            throw ValidationError("--seed must be an integer from 0 to \(UInt64.max), or -1 for a random seed (got \(argument))")
+        }
+    }
+
+    var description: String { drawn ? "-1" : String(value) }
 }

@@ -7,8 +7,13 @@ struct Surgeon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "surgeon",
         abstract: "Compress OPT and Llama models with the LLM Surgeon, then chat with them, measure them and serve them fast.",
+        version: surgeonVersion,
         subcommands: [ChatCommand.self, GenerateCommand.self, PerplexityCommand.self, CalibrateCommand.self, CompressCommand.self, TokenizeCommand.self, BenchCommand.self, InspectCommand.self])
 }
+
+/// What `surgeon --version` prints. A constant because the binary has no git at run time: raise it
+/// with each release.
+let surgeonVersion = "0.1.0"
 
 /// Options every model-running subcommand shares.
 struct ModelOptions: ParsableArguments {
