@@ -24,9 +24,9 @@ struct ChatCommand: ParsableCommand {
     var systemPromptFile: String?
     @Option(name: .customLong("chat-template"), help: "Override the chat template: chatml, llama2 or none.")
     var chatTemplate: String?
-    @Option(name: .short, parsing: .unconditional, help: "Longest reply in tokens; -1: until the model stops or the context is full.")
+    @Option(name: .short, help: "Longest reply in tokens; -1: until the model stops or the context is full.")
     var n: Int = ChatCommand.defaultReplyLimit
-    @Option(name: .customLong("ctx"), parsing: .unconditional, help: "Context size in tokens (default: min(4096, the model's maximum)).")
+    @Option(name: .customLong("ctx"), help: "Context size in tokens (default: min(4096, the model's maximum)).")
     var ctx: Int?
 
     func validate() throws {

@@ -22,10 +22,10 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: [.customShort("f"), .customLong("prompt-file")], help: "Read the prompt text from this file (one trailing newline dropped).")
     var promptFile: String?
 
-    @Option(name: .short, parsing: .unconditional, help: "Number of tokens to generate; -1: until the end of the text or of the context.")
+    @Option(name: .short, help: "Number of tokens to generate; -1: until the end of the text or of the context.")
     var n: Int = 64
 
-    @Option(name: .customLong("ctx"), parsing: .unconditional, help: "Context size (default: the model's maximum).")
+    @Option(name: .customLong("ctx"), help: "Context size (default: the model's maximum).")
     var ctx: Int?
 
     @Flag(help: "Print one JSON record instead of text.")

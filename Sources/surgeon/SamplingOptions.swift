@@ -2,22 +2,22 @@ import ArgumentParser
 import Foundation
 import Runtime
 
-/// llama.cpp-style sampling flags. Numbers may be negative on the command line (`--seed -1`):
-/// each option takes the next argument as its value, and the checks say the allowed range.
+/// llama.cpp-style sampling flags. Negative numbers reach the checks (see `joiningNegativeNumbers`),
+/// which say the allowed range; `--seed -1` draws a random seed.
 struct SamplingOptions: ParsableArguments {
-    @Option(name: .customLong("temp"), parsing: .unconditional, help: "Temperature; 0 means greedy.")
+    @Option(name: .customLong("temp"), help: "Temperature; 0 means greedy.")
     var temperature: Float = 0.8
-    @Option(name: .customLong("top-k"), parsing: .unconditional, help: "Keep the k most likely tokens (0 = all).")
+    @Option(name: .customLong("top-k"), help: "Keep the k most likely tokens (0 = all).")
     var topK: Int = 40
-    @Option(name: .customLong("top-p"), parsing: .unconditional, help: "Nucleus sampling: keep the smallest set with this probability mass.")
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling: keep the smallest set with this probability mass.")
     var topP: Float = 0.95
-    @Option(name: .customLong("min-p"), parsing: .unconditional, help: "Drop tokens below min-p times the top probability.")
+    @Option(name: .customLong("min-p"), help: "Drop tokens below min-p times the top probability.")
     var minP: Float = 0.05
-    @Option(name: .customLong("repeat-penalty"), parsing: .unconditional, help: "Penalty for recently seen tokens (1 = off).")
+    @Option(name: .customLong("repeat-penalty"), help: "Penalty for recently seen tokens (1 = off).")
     var repeatPenalty: Float = 1.0
-    @Option(name: .customLong("repeat-last-n"), parsing: .unconditional, help: "How many recent tokens the penalty looks at.")
+    @Option(name: .customLong("repeat-last-n"), help: "How many recent tokens the penalty looks at.")
     var repeatLastN: Int = 64
-    @Option(name: .customLong("seed"), parsing: .unconditional,
+    @Option(name: .customLong("seed"),
             help: "Random seed for sampling: 0 to \(UInt64.max), or -1 for a random one (printed on stderr). (default: 42)",
             transform: { try SamplingSeed(argument: $0) })
     var seed = SamplingSeed(42)

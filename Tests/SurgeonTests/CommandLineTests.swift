@@ -70,6 +70,23 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("-n must be ≥ 0, or -1"), bad.stderr)
     }
 
+    /// Every command's numeric options read a negative number and say the allowed range, instead
+    /// of "Missing value for ...".
+    func testNegativeNumbersReachEveryCommandsChecks() throws {
+        let cases: [([String], String)] = [
+            (["calibrate", "-m", stories, "--calib", "c.txt", "-o", "f.safetensors", "--nsamples", "-1"], "--nsamples must be ≥ 1 (got -1)"),
+            (["perplexity", "-m", stories, "-f", "t.txt", "-c", "-5"], "-c must be ≥ 2 (got -5)"),
+            (["bench", "-m", stories, "-r", "-1"], "-r must be ≥ 1 (got -1)"),
+            (["chat", "-m", stories, "--top-k", "-3"], "--top-k must be ≥ 0 (got -3)"),
+        ]
+        for (args, expected) in cases {
+            let p = try SurgeonProcess.run(args)
+            XCTAssertNotEqual(p.status, 0, "\(args)")
+            XCTAssertTrue(p.stderr.contains(expected), "\(args): \(p.stderr)")
+            XCTAssertFalse(p.stderr.contains("Missing value"), "\(args): \(p.stderr)")
+        }
+    }
+
     /// Every file error names the flag, the path and the operation.
     func testFileErrorsNameTheirFlag() throws {
         let missing = Fixtures.tempDir() + "/missing.txt"
