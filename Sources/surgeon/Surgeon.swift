@@ -24,8 +24,12 @@ func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
     func isNegativeNumber(_ s: String) -> Bool {
         s.range(of: #"^-(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"#, options: .regularExpression) != nil
     }
+    // `--name` or `-x`; a single-dash long name (`-sys`) takes no `=value`: its option reads the
+    // next argument as it is (`parsing: .unconditional`)
     func isOption(_ s: String) -> Bool {
-        s.count > 1 && s.hasPrefix("-") && s != "--" && !s.contains("=") && !isNegativeNumber(s)
+        guard !s.contains("=") else { return false }
+        if s.hasPrefix("--") { return s.count > 2 }
+        return s.count == 2 && s.hasPrefix("-") && s.last?.isLetter == true
     }
     var out: [String] = []
     var i = 0

@@ -19,13 +19,15 @@ final class ArgumentTests: XCTestCase {
         try type.parse(joiningNegativeNumbers(args))
     }
 
-    func testNegativeNumbersAreJoinedToTheirOptions() {
+    func testNegativeNumbersAreJoinedToTheirOptions() throws {
         XCTAssertEqual(joiningNegativeNumbers(["generate", "-n", "-1", "--seed", "-1", "--temp", "-0.5", "-c", "-2e3"]),
                        ["generate", "-n=-1", "--seed=-1", "--temp=-0.5", "-c=-2e3"])
         // values that are no negative number, options already with a value, and anything after -- are left alone
         XCTAssertEqual(joiningNegativeNumbers(["-p", "-", "-p", "-x", "--seed=-1", "-1", "--", "-n", "-1"]),
                        ["-p", "-", "-p", "-x", "--seed=-1", "-1", "--", "-n", "-1"])
         XCTAssertEqual(joiningNegativeNumbers(["-m", "m", "-n"]), ["-m", "m", "-n"])
+        XCTAssertEqual(joiningNegativeNumbers(["-sys", "-1", "-5", "-1"]), ["-sys", "-1", "-5", "-1"])
+        XCTAssertEqual(try parse(ChatCommand.self, ["-m", "m", "-sys", "-1"]).systemPrompt, "-1")
     }
 
     func testGenerateTakesMinusOneForUntilTheEnd() throws {
