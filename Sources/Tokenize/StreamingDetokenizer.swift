@@ -3,6 +3,10 @@
 /// several tokens (byte-fallback `<0xNN>` pieces, byte-level BPE fragments) is returned once,
 /// when its last byte arrives. The concatenated increments plus `finish()` equal
 /// `tokenizer.decode(allIds, skipSpecialTokens:)`.
+///
+/// Text that continues a prompt starts `after:` the prompt's ids, so it reads as
+/// `decode(prompt + generated)` without the prompt's text: SentencePiece keeps the space of a
+/// first generated piece such as `▁a` ("Once upon" + " a"), dropped only at the start of a text.
 public struct StreamingDetokenizer {
     public let tokenizer: any Tokenizer
     public let skipSpecialTokens: Bool
@@ -12,6 +16,16 @@ public struct StreamingDetokenizer {
     public init(tokenizer: any Tokenizer, skipSpecialTokens: Bool = true) {
         self.tokenizer = tokenizer
         self.skipSpecialTokens = skipSpecialTokens
+    }
+
+    /// A detokenizer for the text that follows `prompt` (whose own text is not returned): the
+    /// first generated id is decoded as it is inside `decode(prompt + generated)`.
+    public init(tokenizer: any Tokenizer, skipSpecialTokens: Bool = true, after prompt: [Int32]) {
+        self.init(tokenizer: tokenizer, skipSpecialTokens: skipSpecialTokens)
+        var promptBytes: [UInt8] = []
+        for id in prompt where atStart {
+            tokenizer.appendDecodedBytes(of: id, skipSpecialTokens: skipSpecialTokens, atStart: &atStart, to: &promptBytes)
+        }
     }
 
     /// The text newly completed by `id` (possibly empty).
@@ -28,6 +42,13 @@ public struct StreamingDetokenizer {
     public mutating func finish() -> String {
         defer { pending.removeAll() }
         return String(decoding: pending, as: UTF8.self)
+    }
+
+    /// The whole text of `ids` decoded after `prompt`: what the increments and `finish()` join to.
+    public static func continuation(of prompt: [Int32], _ ids: [Int32], tokenizer: any Tokenizer,
+                                    skipSpecialTokens: Bool = true) -> String {
+        var d = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: skipSpecialTokens, after: prompt)
+        return ids.map { d.append($0) }.joined() + d.finish()
     }
 
     /// Starts a new sequence (the next id is again the first one).

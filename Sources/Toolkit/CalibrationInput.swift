@@ -15,7 +15,7 @@ public enum CalibrationInput {
 
     /// `--ids-file`: a JSON array of windows, each an array of token ids.
     public static func fromIDsFile(_ path: String, vocabSize: Int) throws -> Calibration {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ModelError.fileNotFound(path: path) }
+        let data = try readFileContents(path)
         guard let arr = try? JSONSerialization.jsonObject(with: data) as? [[NSNumber]], !arr.isEmpty else {
             throw ToolkitError.badInput("\(path): expected a JSON array of windows, each an array of token ids")
         }

@@ -17,8 +17,13 @@ public final class ChatSession {
     private var cached: [Int32] = []
     public private(set) var totals = GenerationStats()
     public private(set) var last = GenerationStats()
+    /// Why the last reply ended.
+    public private(set) var lastEnd = ReplyEnd.stopToken
     /// Told when old turns are dropped to make room.
     public var notice: (String) -> Void = { _ in }
+    /// Asked before each token of a reply; true stops the reply there (Ctrl-C in the terminal).
+    /// The conversation keeps what was said so far, and the next message continues it.
+    public var shouldStop: () -> Bool = { false }
 
     public init(opened: OpenedModel, template: ChatTemplate, systemPrompt: String?, sampling: SamplingParams,
                 contextLength: Int? = nil) throws {
@@ -82,16 +87,29 @@ public final class ChatSession {
         let t1 = now()
         var history = prompt
         var generated: [Int32] = []
-        while generated.count < limit {
+        let end: ReplyEnd
+        while true {
+            if generated.count == limit {
+                end = limit < room ? .limit : .contextFull
+                break
+            }
+            if shouldStop() {
+                end = .stopped
+                break
+            }
             let id = sampler.sample(logits, recent: history[...])
             generated.append(id)
             history.append(id)
-            if stops.contains(id) { break }
+            if stops.contains(id) {
+                end = .stopToken
+                break
+            }
             let piece = detok.append(id)
             if !piece.isEmpty { reply += piece; onText(piece) }
-            if generated.count == limit || session.position >= contextLength { break }
-            logits = try session.step(id)
+            // the last token allowed is not run: the top of the loop ends the reply
+            if generated.count < limit { logits = try session.step(id) }
         }
+        lastEnd = end
         let tail = detok.finish()
         if !tail.isEmpty { reply += tail; onText(tail) }
         stats.generatedTokens = generated.count
@@ -106,4 +124,16 @@ public final class ChatSession {
         messages = turns + [.assistant(reply)]
         return reply
     }
+}
+
+/// Why a reply ended.
+public enum ReplyEnd: Sendable, Equatable {
+    /// The model said its end-of-turn token.
+    case stopToken
+    /// `maxReplyTokens` were generated.
+    case limit
+    /// The context has no room for more.
+    case contextFull
+    /// `shouldStop` asked it to stop.
+    case stopped
 }

@@ -5,9 +5,8 @@ import Tokenize
 /// Turning evaluation and calibration files into token ids, as the protocols prescribe.
 public enum EvalText {
     public static func read(_ path: String) throws -> String {
-        guard FileManager.default.fileExists(atPath: path) else { throw ModelError.fileNotFound(path: path) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw ModelError.unreadable(path: path, reason: "read failed") }
-        guard let s = String(data: data, encoding: .utf8) else { throw ToolkitError.badInput("\(path) is not UTF-8 text") }
+        let data = try readFileContents(path)
+        guard let s = String(data: data, encoding: .utf8) else { throw FileOperationError(.read, path: path, code: 0, detail: "not UTF-8 text") }
         return s
     }
 

@@ -154,7 +154,7 @@ struct CompressCommand: ParsableCommand {
 
     func run() throws {
         let recipe = try recipe()
-        try runReportingErrors(FlagNames(paths: [model.model: "-m"], seqlen: "--eval-seqlen", fisher: "--fisher", output: "-o", overwrite: "--overwrite")) {
+        try runReportingErrors(FlagNames(paths: FlagNames.given([(model.model, "-m"), (calib, "--calib"), (idsFile, "--ids-file"), (evalFile, "--eval-file"), (output, "-o")]), seqlen: "--eval-seqlen", fisher: "--fisher", output: "-o", overwrite: "--overwrite")) {
             try prepareOutput()   // before anything loads
             Parallel.setThreads(model.threads)
             var o = CompressionOptions(recipe: recipe, output: output)

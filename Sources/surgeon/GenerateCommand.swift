@@ -6,7 +6,8 @@ import Toolkit
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "generate", abstract: "One-shot completion from token ids (--ids) or text (-p).")
+        commandName: "generate",
+        abstract: "One-shot completion of a text (-p TEXT, -f FILE, or -p - for standard input) or of token ids (--ids).")
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var sampling: SamplingOptions
@@ -14,10 +15,14 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("ids"), help: "Prompt token ids, comma-separated.")
     var ids: String?
 
-    @Option(name: .shortAndLong, help: "Prompt text (encoded with the model's tokenizer and its default special tokens).")
+    @Option(name: .shortAndLong, parsing: .unconditional,
+            help: "Prompt text (encoded with the model's tokenizer and its default special tokens); - reads it from standard input.")
     var prompt: String?
 
-    @Option(name: .short, help: "Number of tokens to generate.")
+    @Option(name: [.customShort("f"), .customLong("prompt-file")], help: "Read the prompt text from this file (one trailing newline dropped).")
+    var promptFile: String?
+
+    @Option(name: .short, help: "Number of tokens to generate; -1: until the end of the text or of the context.")
     var n: Int = 64
 
     @Option(name: .customLong("ctx"), help: "Context size (default: the model's maximum).")
@@ -27,9 +32,18 @@ struct GenerateCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard n >= 0 else { throw ValidationError("-n must be ≥ 0 (got \(n))") }
+        guard n >= -1 else { throw ValidationError("-n must be ≥ 0, or -1 for until the end of the text or of the context (got \(n))") }
         if let ctx, ctx < 1 { throw ValidationError("--ctx must be ≥ 1 (got \(ctx))") }
-        guard (ids == nil) != (prompt == nil) else { throw ValidationError("give a prompt with either -p TEXT or --ids 1,2,3") }
+        guard [ids != nil, prompt != nil, promptFile != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give the prompt once: -p TEXT, -p - (standard input), -f FILE, or --ids 1,2,3")
+        }
+    }
+
+    /// The prompt's text (nil for --ids), read before the model loads so a bad -f fails at once.
+    func promptText() throws -> String? {
+        if let promptFile { return try PromptText.read(file: promptFile) }
+        if prompt == "-" { return try PromptText.readStandardInput() }
+        return prompt
     }
 
     func run() throws {
@@ -37,23 +51,29 @@ struct GenerateCommand: ParsableCommand {
         flags.context = "--ctx"
         flags.generated = "-n"
         flags.ids = "--ids"
+        if let promptFile { flags.paths[promptFile] = "-f" }
+        if prompt == "-" { flags.paths[PromptText.standardInput] = "-p -" }
         try runReportingErrors(flags) {
+            let text = try promptText()
             Parallel.setThreads(model.threads)
-            let opened = try ModelLoader.open(model.model, requireTokenizer: self.prompt != nil)
+            let opened = try ModelLoader.open(model.model, requireTokenizer: text != nil)
             let lm = opened.model
             let tokenizer = opened.tokenizer
-            let prompt = try self.prompt.map { tokenizer?.encode($0, addSpecialTokens: true) ?? [] } ?? parseIDs(ids ?? "")
+            let prompt = try text.map { tokenizer?.encode($0, addSpecialTokens: true) ?? [] } ?? parseIDs(ids ?? "")
             guard !prompt.isEmpty else { throw ValidationError("the prompt is empty") }
             let session = InferenceSession(model: lm, capacity: ctx)
-            if prompt.count + n > session.cache.capacity {
-                throw InferenceError.contextOverflow(needed: prompt.count + n, capacity: session.cache.capacity)
-            }
+            let capacity = session.cache.capacity
+            let needed = prompt.count + (n < 0 ? 1 : n)   // -1 needs room for one token at least
+            if needed > capacity { throw InferenceError.contextOverflow(needed: needed, capacity: capacity) }
+            let maxTokens = n < 0 ? capacity - prompt.count : n
             var sampler = Sampler(sampling.params)
+            sampling.reportDrawnSeed()
             let stop = opened.stopIds
-            let textMode = self.prompt != nil
-            var detok = tokenizer.map { StreamingDetokenizer(tokenizer: $0, skipSpecialTokens: true) }
-            if textMode && !json { print(self.prompt ?? "", terminator: ""); flushStdout() }
-            let (out, stats) = try generate(session: session, prompt: prompt, maxTokens: n, sampler: &sampler, stop: stop) { id in
+            let textMode = text != nil
+            // the continuation is decoded after the prompt: SentencePiece keeps its first space
+            var detok = tokenizer.map { StreamingDetokenizer(tokenizer: $0, skipSpecialTokens: true, after: prompt) }
+            if textMode && !json { print(text ?? "", terminator: ""); flushStdout() }
+            let (out, stats) = try generate(session: session, prompt: prompt, maxTokens: maxTokens, sampler: &sampler, stop: stop) { id in
                 if !json {
                     if textMode { print(detok?.append(id) ?? "", terminator: "") } else { print(id, terminator: " ") }
                     flushStdout()
@@ -64,7 +84,9 @@ struct GenerateCommand: ParsableCommand {
             if json {
                 var record: [String: Any] = ["prompt_ids": prompt.map(Int.init), "ids": out.map(Int.init),
                                              "prompt_tps": stats.promptTPS, "gen_tps": stats.generateTPS]
-                if let tokenizer, textMode { record["text"] = tokenizer.decode(out, skipSpecialTokens: true) }
+                if let tokenizer, textMode {
+                    record["text"] = StreamingDetokenizer.continuation(of: prompt, out, tokenizer: tokenizer)
+                }
                 print(jsonLine(record))
             } else if !textMode, let last = out.last, stop.contains(last) {
                 print(last)

@@ -7,8 +7,52 @@ struct Surgeon: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "surgeon",
         abstract: "Compress OPT and Llama models with the LLM Surgeon, then chat with them, measure them and serve them fast.",
+        version: surgeonVersion,
         subcommands: [ChatCommand.self, GenerateCommand.self, PerplexityCommand.self, CalibrateCommand.self, CompressCommand.self, TokenizeCommand.self, BenchCommand.self, InspectCommand.self])
+
+    /// Parses the command line with each negative number joined to its option, then runs the command.
+    static func main() {
+        main(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
+    }
 }
+
+/// `-n -1` becomes `-n=-1`: the argument parser takes a lone `-1` for an option (and reported
+/// "Missing value for '-n <n>'"), while `-n=-1` is a value. So every numeric option of every
+/// command reads negative numbers, and accepts them where they mean something (`-n -1`,
+/// `--seed -1`) or refuses them naming the allowed range. Nothing after `--` is touched.
+func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
+    func isNegativeNumber(_ s: String) -> Bool {
+        s.range(of: #"^-(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"#, options: .regularExpression) != nil
+    }
+    // `--name` or `-x`; a single-dash long name (`-sys`) takes no `=value`: its option reads the
+    // next argument as it is (`parsing: .unconditional`)
+    func isOption(_ s: String) -> Bool {
+        guard !s.contains("=") else { return false }
+        if s.hasPrefix("--") { return s.count > 2 }
+        return s.count == 2 && s.hasPrefix("-") && s.last?.isLetter == true
+    }
+    var out: [String] = []
+    var i = 0
+    while i < arguments.count {
+        let a = arguments[i]
+        if a == "--" {
+            out += arguments[i...]
+            break
+        }
+        if i + 1 < arguments.count, isOption(a), isNegativeNumber(arguments[i + 1]) {
+            out.append(a + "=" + arguments[i + 1])
+            i += 2
+        } else {
+            out.append(a)
+            i += 1
+        }
+    }
+    return out
+}
+
+/// What `surgeon --version` prints. A constant because the binary has no git at run time: raise it
+/// with each release.
+let surgeonVersion = "0.1.0"
 
 /// Options every model-running subcommand shares.
 struct ModelOptions: ParsableArguments {

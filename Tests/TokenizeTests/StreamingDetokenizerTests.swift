@@ -44,6 +44,37 @@ final class StreamingDetokenizerTests: XCTestCase {
         XCTAssertEqual(d.append(3186), "world")
     }
 
+    /// Issue 20: generated text after a SentencePiece prompt lost its first space ("Once upona time").
+    func testContinuationKeepsTheSpaceAfterAPrompt() throws {
+        for t in [try SentencePieceTokenizer(modelFile: Fixtures.tok512Model), try SentencePieceTokenizer(modelFile: Fixtures.llama2Model)] {
+            let prompt = t.encode("Once upon", addSpecialTokens: true)
+            let rest = t.encode("Once upon a time", addSpecialTokens: true).dropFirst(prompt.count)
+            XCTAssertEqual(StreamingDetokenizer.continuation(of: prompt, Array(rest), tokenizer: t), " a time")
+            var d = StreamingDetokenizer(tokenizer: t, after: prompt)
+            XCTAssertEqual(d.append(try XCTUnwrap(rest.first)), " a")
+            // a prompt of BOS alone has no text yet: the first piece still drops the dummy-prefix space
+            XCTAssertEqual(StreamingDetokenizer.continuation(of: [1], Array(rest), tokenizer: t), "a time")
+        }
+    }
+
+    /// For every tokenizer and splits of every golden text, the continuation is the full decode
+    /// minus the prompt's decode.
+    func testContinuationIsFullDecodeMinusPromptOnAllGoldens() throws {
+        for (name, t) in try Loaded.all() {
+            for c in try Goldens.cases(for: name) where c.idsWithSpecial.count > 1 {
+                let ids = c.idsWithSpecial
+                for k in stride(from: 1, to: ids.count, by: max(1, ids.count / 16)) {   // up to 16 splits a case
+                    let full = Array(t.decode(ids, skipSpecialTokens: true).utf8)
+                    let head = Array(t.decode(Array(ids[..<k]), skipSpecialTokens: true).utf8)
+                    // a character cut by the split decodes to U+FFFD on its own: no prefix to compare
+                    guard full.starts(with: head) else { continue }
+                    XCTAssertEqual(StreamingDetokenizer.continuation(of: Array(ids[..<k]), Array(ids[k...]), tokenizer: t),
+                                   String(decoding: full[head.count...], as: UTF8.self), "\(name)/\(c.name) split at \(k)")
+                }
+            }
+        }
+    }
+
     func testInvalidAndUnfinishedBytes() throws {
         let t = try SentencePieceTokenizer(modelFile: Fixtures.llama2Model)
         let ff = try XCTUnwrap(t.tokenId(for: "<0xFF>")), e2 = try XCTUnwrap(t.tokenId(for: "<0xE2>"))

@@ -40,4 +40,37 @@ final class ChatSessionTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("context"), "\($0)")
         }
     }
+
+    /// Ctrl-C in chat (issue 20): `shouldStop` ends the reply between tokens, the conversation
+    /// keeps what was said, and the next turn continues it exactly as after a reply cut by the limit.
+    func testStoppedReplyKeepsTheConversationGoing() throws {
+        let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
+        let stopped = try ChatSession(opened: opened, template: .none, systemPrompt: nil, sampling: .greedy, contextLength: 256)
+        var asked = 0
+        stopped.shouldStop = { asked += 1; return asked > 5 }
+        var streamed = ""
+        let reply = try stopped.send("Once upon a time") { streamed += $0 }
+        XCTAssertEqual(stopped.last.generatedTokens, 5)
+        XCTAssertEqual(stopped.lastEnd, .stopped)
+        XCTAssertEqual(streamed, reply)
+        XCTAssertEqual(stopped.messages.count, 2)
+
+        let limited = try ChatSession(opened: opened, template: .none, systemPrompt: nil, sampling: .greedy, contextLength: 256)
+        limited.maxReplyTokens = 5
+        XCTAssertEqual(try limited.send("Once upon a time") { _ in }, reply)
+        XCTAssertEqual(limited.lastEnd, .limit)
+        stopped.shouldStop = { false }
+        limited.maxReplyTokens = 20
+        stopped.maxReplyTokens = 20
+        XCTAssertEqual(try stopped.send("The cat") { _ in }, try limited.send("The cat") { _ in })
+        XCTAssertEqual(stopped.session.position, limited.session.position)
+
+        // a stop asked before the first token: an empty reply, and the chat still goes on
+        stopped.shouldStop = { true }
+        XCTAssertEqual(try stopped.send("A dog") { _ in }, "")
+        XCTAssertEqual(stopped.last.generatedTokens, 0)
+        stopped.shouldStop = { false }
+        _ = try stopped.send("A bird") { _ in }
+        XCTAssertGreaterThan(stopped.last.generatedTokens, 0)
+    }
 }

@@ -13,7 +13,7 @@ public enum GGUFMetadataWriter {
             try appendValue(&b, v, withType: true)
         }
         guard FileManager.default.createFile(atPath: path, contents: Data(b)) else {
-            throw ModelError.unreadable(path: path, reason: "cannot create file")
+            throw FileOperationError(.write, path: path, code: errno)
         }
     }
 

@@ -208,13 +208,17 @@ public struct SafetensorsWriter {
         guard let fh = FileHandle(forWritingAtPath: path) ?? {
             FileManager.default.createFile(atPath: path, contents: nil) ? FileHandle(forWritingAtPath: path) : nil
         }() else {
-            throw ModelError.unreadable(path: path, reason: "cannot create file")
+            throw FileOperationError(.write, path: path, code: errno)
         }
         defer { try? fh.close() }
-        try fh.truncate(atOffset: 0)
-        var len = UInt64(json.count).littleEndian
-        try fh.write(contentsOf: Data(bytes: &len, count: 8))
-        try fh.write(contentsOf: json)
-        for it in sorted { try fh.write(contentsOf: it.bytes) }
+        do {
+            try fh.truncate(atOffset: 0)
+            var len = UInt64(json.count).littleEndian
+            try fh.write(contentsOf: Data(bytes: &len, count: 8))
+            try fh.write(contentsOf: json)
+            for it in sorted { try fh.write(contentsOf: it.bytes) }
+        } catch {
+            throw FileOperationError(.write, path: path, error: error)
+        }
     }
 }
