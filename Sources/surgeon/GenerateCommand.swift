@@ -20,7 +20,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .short, help: "Number of tokens to generate.")
     var n: Int = 64
 
-    @Option(name: .customLong("ctx"), help: "Context size (default: the model's maximum).")
+    @Option(name: .customLong("ctx"), help: "Context size (default: what the prompt and -n need, up to the model's maximum).")
     var ctx: Int?
 
     @Flag(help: "Print one JSON record instead of text.")
@@ -44,7 +44,8 @@ struct GenerateCommand: ParsableCommand {
             let tokenizer = opened.tokenizer
             let prompt = try self.prompt.map { tokenizer?.encode($0, addSpecialTokens: true) ?? [] } ?? parseIDs(ids ?? "")
             guard !prompt.isEmpty else { throw ValidationError("the prompt is empty") }
-            let session = InferenceSession(model: lm, capacity: ctx)
+            // The KV cache is sized by what this run uses, not by the context the file declares.
+            let session = InferenceSession(model: lm, capacity: ctx ?? prompt.count + min(n, lm.contextLength))
             if prompt.count + n > session.cache.capacity {
                 throw InferenceError.contextOverflow(needed: prompt.count + n, capacity: session.cache.capacity)
             }
