@@ -53,19 +53,37 @@ final class TokenIdRangeTests: XCTestCase {
         XCTAssertTrue(r.reason.contains("2147483647") && r.reason.contains("<|huge|>"), r.reason)
     }
 
+    /// A small byte-level tokenizer.json ("a", "b", "ab", "Ġ") with `edit` applied to its root.
+    func small(_ edit: (inout [String: Any]) -> Void) throws -> URL {
+        var root: [String: Any] = [
+            "model": ["type": "BPE", "vocab": ["a": 0, "b": 1, "ab": 2, "Ġ": 3], "merges": ["a b"]] as [String: Any],
+            "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false] as [String: Any],
+            "added_tokens": [["id": 4, "content": "<|end|>", "special": true] as [String: Any]],
+        ]
+        edit(&root)
+        try JSONSerialization.data(withJSONObject: root).write(to: URL(fileURLWithPath: "\(dir)/tokenizer.json"))
+        return URL(fileURLWithPath: dir)
+    }
+
+    func testSmallTokenizerLoads() throws {
+        let t = try TokenizerFiles.load(directory: small { _ in }).tokenizer
+        XCTAssertEqual(t.encode("ab", addSpecialTokens: false), [2])
+        XCTAssertEqual(t.vocabSize, 5)
+    }
+
     func testIdsOutsideInt32AreRefusedNotTruncated() throws {
-        // 2^32 + 905 would become id 905 (Ġworld's) through a truncating conversion.
-        for id in [3_000_000_000, 4_294_968_201, -1] {
-            let url = try smol { _, model in
-                var vocab = model["vocab"] as? [String: Any] ?? [:]
-                vocab["Ġhello"] = id
-                model["vocab"] = vocab
+        // 2^32 + 2 would become id 2 ("ab") through a truncating conversion.
+        for id in [3_000_000_000, 4_294_967_298, -1] {
+            let url = try small {
+                var model = $0["model"] as? [String: Any] ?? [:]
+                model["vocab"] = ["a": 0, "b": 1, "ab": 2, "Ġ": 3, "ba": id]
+                $0["model"] = model
             }
             let r = try XCTUnwrap(refusal(url))
-            XCTAssertTrue(r.reason.contains("\(id)") && r.reason.contains("Ġhello"), r.reason)
-            try FileManager.default.removeItem(atPath: dir)
-            dir = Fixtures.tempDir()
+            XCTAssertTrue(r.reason.contains("\(id)") && r.reason.contains("ba"), r.reason)
         }
+        let url = try small { $0["added_tokens"] = [["id": 4_294_967_300, "content": "<|end|>"] as [String: Any]] }
+        XCTAssertTrue(try XCTUnwrap(refusal(url)).reason.contains("4294967300"))
     }
 
     func testHugeIdInVocabJSONIsRefused() throws {
@@ -94,8 +112,8 @@ final class TokenIdRangeTests: XCTestCase {
     }
 
     func testPostProcessorIdOutsideInt32IsRefused() throws {
-        let url = try smol { root, _ in
-            root["post_processor"] = ["type": "RobertaProcessing", "cls": ["<s>", 4_294_967_297] as [Any], "sep": ["</s>", 2] as [Any]] as [String: Any]
+        let url = try small {
+            $0["post_processor"] = ["type": "RobertaProcessing", "cls": ["a", 4_294_967_297] as [Any], "sep": ["b", 1] as [Any]] as [String: Any]
         }
         let r = try XCTUnwrap(refusal(url))
         XCTAssertTrue(r.reason.contains("4294967297"), r.reason)
