@@ -26,20 +26,18 @@ extension ByteLevelBPETokenizer {
         var entries: [(String, Int32)] = []
         entries.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = (value as? NSNumber)?.int32Value else {
-                throw TokenizerError.malformed(path: path, reason: "vocab entry \"\(token)\" has no integer id")
-            }
-            entries.append((token, id))
+            entries.append((token, try Self.tokenId(value, path: path, what: "model.vocab entry \"\(token)\"")))
         }
         var added: [TokenizerConfig.AddedToken] = []
         for item in root["added_tokens"] as? [[String: Any]] ?? [] {
-            guard let id = (item["id"] as? NSNumber)?.int32Value, let content = item["content"] as? String else {
+            guard let content = item["content"] as? String, item["id"] != nil else {
                 throw TokenizerError.malformed(path: path, reason: "an added_tokens entry lacks an id or a content")
             }
+            let id = try Self.tokenId(item["id"], path: path, what: "added_tokens entry \"\(content)\"")
             added.append(.init(id: id, content: content, special: item["special"] as? Bool ?? false))
         }
         let merges = try Self.merges(model["merges"], path: path)
-        let (tokens, types) = try Self.vocabulary(entries, added: added, path: path)
+        let (tokens, types) = try Self.vocabulary(entries, added: added, path: path, addedPath: path)
         var ids = Dictionary(entries, uniquingKeysWith: { a, _ in a })
         for a in added { ids[a.content] = a.id }
         let idOf = { (content: String?) -> Int32? in content.flatMap { ids[$0] } }
@@ -57,10 +55,7 @@ extension ByteLevelBPETokenizer {
         var entries: [(String, Int32)] = []
         entries.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = (value as? NSNumber)?.int32Value else {
-                throw TokenizerError.malformed(path: vocabJSON.path, reason: "entry \"\(token)\" has no integer id")
-            }
-            entries.append((token, id))
+            entries.append((token, try Self.tokenId(value, path: vocabJSON.path, what: "entry \"\(token)\"")))
         }
         let ids = Dictionary(entries, uniquingKeysWith: { a, _ in a })
         var added = config.addedTokens
@@ -79,7 +74,8 @@ extension ByteLevelBPETokenizer {
             }
             merges.append((String(parts[0]), String(parts[1])))
         }
-        let (tokens, types) = try Self.vocabulary(entries, added: added, path: vocabJSON.path)
+        let configPath = vocabJSON.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json").path
+        let (tokens, types) = try Self.vocabulary(entries, added: added, path: vocabJSON.path, addedPath: configPath)
         func id(_ content: String?) -> Int32? {
             content.flatMap { c in added.first { $0.content == c }?.id ?? ids[c] }
         }
@@ -88,14 +84,35 @@ extension ByteLevelBPETokenizer {
                       addBOS: config.addBOS ?? false, addEOS: config.addEOS ?? false)
     }
 
-    /// Tokens by id (gaps become unused empty entries) and their types: added tokens are
-    /// control (special) or user-defined.
-    static func vocabulary(_ entries: [(String, Int32)], added: [TokenizerConfig.AddedToken],
-                           path: String) throws -> ([String], [TokenType]) {
-        let maxId = max(entries.map(\.1).max() ?? -1, added.map(\.id).max() ?? -1)
-        guard entries.allSatisfy({ $0.1 >= 0 }), added.allSatisfy({ $0.id >= 0 }) else {
-            throw TokenizerError.malformed(path: path, reason: "negative token id")
+    /// Ids may leave gaps (unused ids) of at most this many in all: the vocabulary is sized by
+    /// the largest id, so ids are bounded by the number of entries the files hold plus this.
+    public static let unusedIdAllowance = 1 << 16
+
+    /// A token id as a JSON file writes it: an integer from 0 to Int32.max (checked, never truncated).
+    static func tokenId(_ value: Any?, path: String, what: String) throws -> Int32 {
+        guard let n = value as? NSNumber, let id = Int32(exactly: n.doubleValue), id >= 0 else {
+            throw TokenizerError.malformed(path: path, reason: "\(what) has id \(value.map { "\($0)" } ?? "none"), not a token id (an integer from 0 to \(Int32.max))")
         }
+        return id
+    }
+
+    /// Tokens by id (gaps become unused empty entries) and their types: added tokens are
+    /// control (special) or user-defined. Every id is checked against the number of entries
+    /// (`unusedIdAllowance`) before the table is sized by the largest; `path` holds `entries`,
+    /// `addedPath` the added tokens.
+    static func vocabulary(_ entries: [(String, Int32)], added: [TokenizerConfig.AddedToken],
+                           path: String, addedPath: String) throws -> ([String], [TokenType]) {
+        let limit = min(entries.count + added.count + unusedIdAllowance, Int(Int32.max))
+        func check(_ id: Int32, _ what: String, _ file: String) throws {
+            guard id >= 0, Int(id) < limit else {
+                throw TokenizerError.malformed(
+                    path: file, reason: "\(what) has id \(id); with \(entries.count) entries and \(added.count) added tokens, "
+                        + "ids must lie from 0 to \(limit - 1) (at most \(unusedIdAllowance) unused ids)")
+            }
+        }
+        for (token, id) in entries { try check(id, "token \"\(token)\"", path) }
+        for a in added { try check(a.id, "added token \"\(a.content)\"", addedPath) }
+        let maxId = max(entries.map(\.1).max() ?? -1, added.map(\.id).max() ?? -1)
         var tokens = [String](repeating: "", count: Int(maxId) + 1)
         var types = [TokenType](repeating: .unused, count: Int(maxId) + 1)
         for (token, id) in entries {
@@ -160,10 +177,11 @@ extension ByteLevelBPETokenizer {
             }
             return found
         case "RobertaProcessing", "BertProcessing":
-            func token(_ key: String) -> Int32? {
-                ((d[key] as? [Any])?.last as? NSNumber)?.int32Value
+            func token(_ key: String) throws -> Int32? {
+                guard let value = (d[key] as? [Any])?.last else { return nil }
+                return try tokenId(value, path: path, what: "post_processor \(type) \(key)")
             }
-            return (token("cls"), token("sep"))
+            return (try token("cls"), try token("sep"))
         case "TemplateProcessing":
             guard let single = d["single"] as? [[String: Any]] else {
                 throw TokenizerError.malformed(path: path, reason: "TemplateProcessing without a \"single\" template")
@@ -181,8 +199,8 @@ extension ByteLevelBPETokenizer {
             func resolve(_ name: String?) throws -> Int32? {
                 guard let name else { return nil }
                 let specials = d["special_tokens"] as? [String: Any]
-                if let ids = (specials?[name] as? [String: Any])?["ids"] as? [NSNumber], let first = ids.first {
-                    return first.int32Value
+                if let ids = (specials?[name] as? [String: Any])?["ids"] as? [Any], let first = ids.first {
+                    return try tokenId(first, path: path, what: "post-processor token \(name)")
                 }
                 guard let id = idOf(name) else {
                     throw TokenizerError.malformed(path: path, reason: "post-processor token \(name) is not in the vocabulary")

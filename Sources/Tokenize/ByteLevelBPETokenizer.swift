@@ -35,6 +35,9 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         guard types.count == tokens.count else {
             throw TokenizerError.inconsistentVocabulary(reason: "\(tokens.count) tokens but \(types.count) token types")
         }
+        guard tokens.count <= Int(Int32.max) else {
+            throw TokenizerError.inconsistentVocabulary(reason: "\(tokens.count) tokens exceed the Int32 ids the project uses")
+        }
         for (name, id) in [("BOS", bosId), ("EOS", eosId)] {
             if let id, id < 0 || Int(id) >= tokens.count {
                 throw TokenizerError.inconsistentVocabulary(reason: "\(name) id \(id) is outside the vocabulary of \(tokens.count)")

@@ -74,9 +74,9 @@ public final class SentencePieceBPETokenizer: Tokenizer {
                             bosId: Int32?, eosId: Int32?, unkId: Int32?, addBOS: Bool?, addEOS: Bool?,
                             addSpacePrefix: Bool?, removeExtraWhitespaces: Bool?) throws {
         let types = tokenTypes?.map(TokenType.init(gguf:)) ?? Array(repeating: .normal, count: tokens.count)
-        let n = Int32(tokens.count)
-        func orDefault(_ id: Int32?, _ fallback: Int32?) -> Int32? { id ?? fallback.flatMap { $0 < n ? $0 : nil } }
-        let unknown = types.firstIndex(of: .unknown).map(Int32.init)
+        let n = tokens.count
+        func orDefault(_ id: Int32?, _ fallback: Int32?) -> Int32? { id ?? fallback.flatMap { Int($0) < n ? $0 : nil } }
+        let unknown = types.firstIndex(of: .unknown).flatMap { Int32(exactly: $0) }
         let vocabulary = try SentencePieceVocabulary(
             pieces: tokens, scores: scores ?? Array(repeating: 0, count: tokens.count), types: types,
             bosId: orDefault(bosId, 1), eosId: orDefault(eosId, 2), unkId: orDefault(unkId, unknown ?? 0),

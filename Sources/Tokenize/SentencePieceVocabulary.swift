@@ -18,6 +18,9 @@ public struct SentencePieceVocabulary: Sendable, Equatable {
         guard scores.count == pieces.count, types.count == pieces.count else {
             throw TokenizerError.inconsistentVocabulary(reason: "\(pieces.count) pieces, \(scores.count) scores, \(types.count) types")
         }
+        guard pieces.count <= Int(Int32.max) else {
+            throw TokenizerError.inconsistentVocabulary(reason: "\(pieces.count) pieces exceed the Int32 ids the project uses")
+        }
         for (name, id) in [("BOS", bosId), ("EOS", eosId), ("UNK", unkId)] {
             if let id, id < 0 || Int(id) >= pieces.count {
                 throw TokenizerError.inconsistentVocabulary(reason: "\(name) id \(id) is outside the vocabulary of \(pieces.count)")

@@ -25,7 +25,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .short, help: "Number of tokens to generate; -1: until the end of the text or of the context.")
     var n: Int = 64
 
-    @Option(name: .customLong("ctx"), help: "Context size (default: the model's maximum).")
+    @Option(name: .customLong("ctx"), help: "Context size (default: what the prompt and -n need, up to the model's maximum).")
     var ctx: Int?
 
     @Flag(help: "Print one JSON record instead of text.")
@@ -61,9 +61,12 @@ struct GenerateCommand: ParsableCommand {
             let tokenizer = opened.tokenizer
             let prompt = try text.map { tokenizer?.encode($0, addSpecialTokens: true) ?? [] } ?? parseIDs(ids ?? "")
             guard !prompt.isEmpty else { throw ValidationError("the prompt is empty") }
-            let session = InferenceSession(model: lm, capacity: ctx)
+            // The KV cache is sized by what this run uses, not by the context the file declares.
+            let context = lm.contextLength, asked = n < 0 ? context : min(n, context)   // min: no overflow for huge -n
+            let session = InferenceSession(model: lm, capacity: ctx ?? min(prompt.count + asked, context))
             let capacity = session.cache.capacity
-            let needed = prompt.count + (n < 0 ? 1 : n)   // -1 needs room for one token at least
+            let sum = prompt.count.addingReportingOverflow(max(n, 1))   // -1 needs room for one token at least
+            let needed = sum.overflow ? Int.max : sum.partialValue
             if needed > capacity { throw InferenceError.contextOverflow(needed: needed, capacity: capacity) }
             let maxTokens = n < 0 ? capacity - prompt.count : n
             var sampler = Sampler(sampling.params)

@@ -77,9 +77,10 @@ public final class GGUFFile {
             let off = try r.u64()
             infos.append((name, t, ne, off))
         }
-        let alignment = meta["general.alignment"]?.intValue ?? 32
-        guard alignment > 0, alignment <= 1 << 16 else {
-            throw ModelError.badHeader(file: path, detail: "general.alignment \(alignment)")
+        let alignmentValue = meta["general.alignment"] ?? .uint(32)
+        guard let alignment = alignmentValue.intValue, alignment > 0, alignment <= 1 << 16 else {
+            throw ModelError.valueOutOfRange(file: path, key: "general.alignment", value: alignmentValue.text,
+                                             allowed: "an integer from 1 to 65536")
         }
         let dataStart = (r.pos + alignment - 1) / alignment * alignment
         var table: [String: TensorInfo] = [:]
@@ -214,7 +215,9 @@ struct GGUFReader {
             guard depth < 2 else { throw ModelError.badHeader(file: file.path, detail: "nested arrays too deep") }
             let et = try u32()
             let n = try u64()
-            guard n <= UInt64(file.size - pos) else { throw fail("an array") }
+            // Each element takes at least its smallest encoding, so the count is bounded by the
+            // bytes left before anything is reserved for it.
+            guard n <= UInt64(file.size - pos) / UInt64(Self.minimumSize(type: et)) else { throw fail("an array of \(n) values") }
             var a: [GGUFValue] = []
             a.reserveCapacity(Int(n))
             for _ in 0..<n { a.append(try value(type: et, depth: depth + 1)) }
@@ -224,6 +227,18 @@ struct GGUFReader {
         case 12: return .float(Double(bitPattern: try read(UInt64.self, "f64")))
         default:
             throw ModelError.badHeader(file: file.path, detail: "unknown metadata value type \(type)")
+        }
+    }
+
+    /// Fewest bytes one value of a metadata type occupies (a string: its length; an array: its
+    /// element type and count).
+    static func minimumSize(type: UInt32) -> Int {
+        switch type {
+        case 2, 3: return 2
+        case 4, 5, 6: return 4
+        case 8, 10, 11, 12: return 8
+        case 9: return 12
+        default: return 1
         }
     }
 }

@@ -78,4 +78,12 @@ extension ModelConfig {
         case .opt: throw ModelError.unsupportedArchitecture(file: file, name: name)
         }
     }
+
+    /// The GGUF metadata keys of the Hugging Face keys errors name (for `validate(against:file:keys:)`).
+    public var ggufKeys: [String: String] {
+        switch architecture {
+        case .llama: return LlamaConfigKeys.ggufKeys
+        case .opt: return [:]
+        }
+    }
 }

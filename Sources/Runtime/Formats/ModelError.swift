@@ -21,6 +21,11 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case nonFinite(file: String, tensor: String)
     case noModelFound(path: String)
     case outputExists(path: String)
+    /// A number read from a file (config key, GGUF metadata key or array element) that lies outside
+    /// what it names or sizes; `allowed` says the range ("a token id below the vocabulary size 512").
+    case valueOutOfRange(file: String, key: String, value: String, allowed: String)
+    /// An integer tensor holding a value that does not fit the 32-bit indices it is read into.
+    case integerTensorOutOfRange(file: String, tensor: String, value: Int64)
 
     public var description: String {
         switch self {
@@ -64,6 +69,10 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "\(p): no model found (expected a directory with config.json and model.safetensors, or a .gguf file)."
         case .outputExists(let p):
             return "\(p) already exists; choose another output path or allow replacing it."
+        case .valueOutOfRange(let f, let k, let v, let a):
+            return "\(f): \"\(k)\" is \(v), but it must be \(a). The file is corrupt or describes a model this engine cannot hold."
+        case .integerTensorOutOfRange(let f, let t, let v):
+            return "\(f): tensor \(t) holds \(v), outside the 32-bit range of the indices it is read into; the file is corrupt."
         }
     }
 }

@@ -29,8 +29,9 @@ public struct ModelFiles {
             }
             let g = try GGUFFile(path: path)
             let config = try ModelConfig.fromGGUF(g)
-            return ModelFiles(path: path, config: config, weights: GGUFWeights(g, config: config),
-                              gguf: g, directory: nil, configJSON: nil)
+            let weights = GGUFWeights(g, config: config)
+            try config.validate(against: weights, file: path, keys: config.ggufKeys)
+            return ModelFiles(path: path, config: config, weights: weights, gguf: g, directory: nil, configJSON: nil)
         }
         return try openDirectory(path, weightsFile: nil)
     }
@@ -61,6 +62,7 @@ public struct ModelFiles {
         } else {
             weights = try ShardedSafetensors(indexPath: index, directory: dir)
         }
+        try config.validate(against: weights, file: configPath)
         return ModelFiles(path: dir, config: config, weights: weights, gguf: nil, directory: dir, configJSON: json)
     }
 

@@ -130,7 +130,7 @@ public final class SafetensorsFile: WeightSource {
         return Tensor(shape: e.shape, data: out)
     }
 
-    /// Loads an integer tensor (I32, I64, U8, ...) exactly.
+    /// Loads an integer tensor (I32, I64, U8) exactly; an I64 value outside Int32 is an error.
     public func loadInts(_ name: String) throws -> IntTensor {
         guard let e = entries[name] else { throw ModelError.missingTensor(file: origin, tensor: name) }
         guard let raw = file.bytes(at: e.begin, count: e.end - e.begin) else {
@@ -141,7 +141,10 @@ public final class SafetensorsFile: WeightSource {
         for i in 0..<n {
             switch e.dtype {
             case .i32: out[i] = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))
-            case .i64: out[i] = Int32(truncatingIfNeeded: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+            case .i64:
+                let v = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+                guard let x = Int32(exactly: v) else { throw ModelError.integerTensorOutOfRange(file: origin, tensor: name, value: v) }
+                out[i] = x
             case .u8: out[i] = Int32(raw.load(fromByteOffset: i, as: UInt8.self))
             default: throw ModelError.unknownDType(file: origin, tensor: name, dtype: e.dtype.rawValue + " (integer expected)")
             }

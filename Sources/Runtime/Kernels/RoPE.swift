@@ -2,29 +2,66 @@ import Foundation
 
 /// Rotary position embedding in the Hugging Face rotate-half layout: within each head,
 /// dimension i (i < d/2) rotates with dimension i + d/2 by angle pos · θ^(−2i/d).
-public struct RoPETable: Sendable {
+///
+/// The first `eagerPositions` cos/sin rows are computed at once; rows past them as positions are
+/// first used (doubling, up to `positions`), not for the whole declared context at load: a model
+/// declaring a long context costs only the rows its sequences reach. Each row is computed by the
+/// same formula either way.
+public final class RoPETable: @unchecked Sendable {
+    // @unchecked: the rows grow under `lock`; a caller takes the arrays under the lock and reads
+    // its own references, so a concurrent growth never moves memory another caller is reading.
     public let headDim: Int
+    /// The most positions the table is meant for (the model's context).
     public let positions: Int
-    /// cos and sin: [positions, headDim/2]
-    public let cos: [Float]
-    public let sin: [Float]
+    public let theta: Float
+    private let lock = NSLock()
+    /// cos and sin: [filled, headDim/2]
+    private var cos: [Float] = []
+    private var sin: [Float] = []
+    private var filled = 0
 
     public init(headDim: Int, positions: Int, theta: Float) {
         self.headDim = headDim
         self.positions = positions
+        self.theta = theta
+        lock.withLock { grow(to: min(positions, Self.eagerPositions)) }
+    }
+
+    /// Rows computed when the table is made (every context up to this costs what it always did).
+    public static let eagerPositions = 4096
+
+    /// Rows computed so far.
+    public var computedPositions: Int { lock.withLock { filled } }
+
+    /// The cos and sin tables holding at least positions 0..<n: [≥ n, headDim/2] each.
+    func tables(covering n: Int) -> (cos: [Float], sin: [Float]) {
+        lock.withLock {
+            if n > filled {
+                // Double (to keep the number of growths logarithmic) but not past the context,
+                // unless a caller asks for more.
+                grow(to: max(n, min(max(2 * filled, 256), positions)))
+            }
+            return (cos, sin)
+        }
+    }
+
+    /// Appends rows filled..<n (called under `lock`).
+    private func grow(to n: Int) {
+        guard n > filled else { return }
         let half = headDim / 2
-        var c = [Float](repeating: 0, count: positions * half)
-        var s = [Float](repeating: 0, count: positions * half)
+        var c = [Float](repeating: 0, count: (n - filled) * half)
+        var s = [Float](repeating: 0, count: (n - filled) * half)
         for i in 0..<half {
             let invFreq = 1.0 / pow(Double(theta), Double(2 * i) / Double(headDim))
-            for p in 0..<positions {
+            for p in filled..<n {
                 let a = Double(p) * invFreq
-                c[p * half + i] = Float(Foundation.cos(a))
-                s[p * half + i] = Float(Foundation.sin(a))
+                c[(p - filled) * half + i] = Float(Foundation.cos(a))
+                s[(p - filled) * half + i] = Float(Foundation.sin(a))
             }
         }
-        cos = c
-        sin = s
+        cos.append(contentsOf: c)
+        sin.append(contentsOf: s)
+        filled = n
     }
 
     /// Rotates `heads` heads of each of T rows, row t at position pos0 + t.
@@ -32,7 +69,7 @@ public struct RoPETable: Sendable {
     /// Rows are split over the workers.
     public func apply(_ x: UnsafeMutablePointer<Float>, ld: Int, T: Int, heads: Int, pos0: Int, sign: Float = 1) {
         let half = headDim / 2
-        withTables { cb, sb in
+        withTables(covering: pos0 + T) { cb, sb in
             Parallel.chunks(T, minChunk: 64) { rows in
                 for t in rows {
                     let cp = cb + (pos0 + t) * half, sp = sb + (pos0 + t) * half
@@ -50,11 +87,12 @@ public struct RoPETable: Sendable {
         }
     }
 
-    /// cos and sin tables: [positions, headDim/2] each.
+    /// cos and sin tables holding positions 0..<n: [≥ n, headDim/2] each.
     @inline(__always)
-    func withTables(_ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
-        cos.withUnsafeBufferPointer { cb in
-            sin.withUnsafeBufferPointer { sb in body(cb.baseAddress.unsafelyUnwrapped, sb.baseAddress.unsafelyUnwrapped) }
+    func withTables(covering n: Int, _ body: (UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+        let (c, s) = tables(covering: max(n, 1))
+        c.withUnsafeBufferPointer { cb in
+            s.withUnsafeBufferPointer { sb in body(cb.baseAddress.unsafelyUnwrapped, sb.baseAddress.unsafelyUnwrapped) }
         }
     }
 }
@@ -74,7 +112,7 @@ extension RoPETable {
     public func apply(_ x: UnsafeMutablePointer<Float>, ld: Int, T: Int, pos0: Int, offsets: [Int],
                       pairs: [[Int32]], groupSize: Int) {
         let half = headDim / 2
-        withTables { cb, sb in
+        withTables(covering: pos0 + T) { cb, sb in
             Parallel.chunks(T, minChunk: 64) { rows in
                 for (b, offset) in offsets.enumerated() {
                     pairs[b / groupSize].withUnsafeBufferPointer { pp in

@@ -85,36 +85,47 @@ enum LlamaConfigKeys {
         d["mlp_bias"] = c.mlpBias
     }
 
-    /// The llama hyper-parameters of a GGUF file (`llama.*` metadata).
+    /// The GGUF metadata key of each Hugging Face key that `ModelConfig.validate` names.
+    static let ggufKeys: [String: String] = [
+        "vocab_size": "llama.vocab_size", "hidden_size": "llama.embedding_length",
+        "word_embed_proj_dim": "llama.embedding_length", "num_hidden_layers": "llama.block_count",
+        "num_attention_heads": "llama.attention.head_count", "num_key_value_heads": "llama.attention.head_count_kv",
+        "head_dim": "llama.attention.key_length", "intermediate_size": "llama.feed_forward_length",
+        "max_position_embeddings": "llama.context_length", "rope_theta": "llama.rope.freq_base",
+        "bos_token_id": "tokenizer.ggml.bos_token_id", "eos_token_id": "tokenizer.ggml.eos_token_id",
+    ]
+
+    /// The llama hyper-parameters of a GGUF file (`llama.*` metadata). Every number is read
+    /// checked (`GGUFFile.integer`): a value present but not an integer is refused by its key,
+    /// never replaced by a default; ranges are checked by `validate` under the GGUF key names.
     static func read(gguf g: GGUFFile) throws -> ModelConfig {
         let file = g.path
+        func optInt(_ k: String) throws -> Int? { try g.integer("llama." + k) }
         func int(_ k: String) throws -> Int {
-            guard let v = g.metadata["llama." + k]?.intValue else { throw ModelError.missingConfigKey(file: file, key: "llama." + k) }
+            guard let v = try optInt(k) else { throw ModelError.missingConfigKey(file: file, key: "llama." + k) }
             return v
         }
-        func optInt(_ k: String) -> Int? { g.metadata["llama." + k]?.intValue }
         let hidden = try int("embedding_length")
         let heads = try int("attention.head_count")
         guard heads > 0 else { throw ModelError.invalidConfig(file: file, detail: "llama.attention.head_count must be positive") }
-        let vocab = optInt("vocab_size") ?? g.metadata["tokenizer.ggml.tokens"]?.arrayValue?.count
+        let vocab = try optInt("vocab_size") ?? g.metadata["tokenizer.ggml.tokens"]?.arrayValue?.count
             ?? g.tensors["token_embd.weight"]?.shape.first
         guard let vocab else { throw ModelError.missingConfigKey(file: file, key: "llama.vocab_size") }
         if let t = g.metadata["llama.rope.scaling.type"]?.stringValue, t != "none" {
             throw ModelError.invalidConfig(file: file, detail: "rope scaling \"\(t)\" is not supported")
         }
-        var eos: [Int] = []
-        if let e = g.metadata["tokenizer.ggml.eos_token_id"]?.intValue { eos.append(e) }
+        let eos = try g.integer("tokenizer.ggml.eos_token_id").map { [$0] } ?? []
         let c = ModelConfig(
             architecture: .llama, vocabSize: vocab, hiddenSize: hidden, numLayers: try int("block_count"),
-            numHeads: heads, numKVHeads: optInt("attention.head_count_kv") ?? heads,
-            headDim: optInt("attention.key_length") ?? optInt("rope.dimension_count") ?? hidden / heads,
-            intermediateSize: try int("feed_forward_length"), maxPositions: optInt("context_length") ?? 2048,
+            numHeads: heads, numKVHeads: try optInt("attention.head_count_kv") ?? heads,
+            headDim: try optInt("attention.key_length") ?? optInt("rope.dimension_count") ?? hidden / heads,
+            intermediateSize: try int("feed_forward_length"), maxPositions: try optInt("context_length") ?? 2048,
             normEps: Float(g.metadata["llama.attention.layer_norm_rms_epsilon"]?.doubleValue ?? 1e-5),
             ropeTheta: Float(g.metadata["llama.rope.freq_base"]?.doubleValue ?? 10000),
             tieEmbeddings: g.tensors["output.weight"] == nil,
-            bosTokenId: g.metadata["tokenizer.ggml.bos_token_id"]?.intValue, eosTokenIds: eos,
+            bosTokenId: try g.integer("tokenizer.ggml.bos_token_id"), eosTokenIds: eos,
             activation: "silu", attentionBias: g.tensors["blk.0.attn_q.bias"] != nil, mlpBias: false)
-        try c.validate(file: file)
+        try c.validate(file: file, keys: ggufKeys)
         return c
     }
 }

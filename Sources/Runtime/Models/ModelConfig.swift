@@ -53,22 +53,34 @@ public struct ModelConfig: Sendable, Equatable {
     public var qDim: Int { numHeads * headDim }
     public var kvDim: Int { numKVHeads * headDim }
 
-    /// Checks the invariants every forward pass relies on.
-    public func validate(file: String) throws {
+    /// Checks the invariants every forward pass relies on, and that every number read from the
+    /// file lies in the range of what it sizes or names (limits in `ModelConfigLimits.swift`).
+    /// `keys` maps the Hugging Face key names used here to the file's own (GGUF metadata keys),
+    /// so that each refusal names the key as the file spells it.
+    public func validate(file: String, keys: [String: String] = [:]) throws {
+        func key(_ k: String) -> String { keys[k] ?? k }
         func bad(_ s: String) -> ModelError { .invalidConfig(file: file, detail: s) }
+        func outOfRange(_ k: String, _ v: Int, _ allowed: String) -> ModelError {
+            .valueOutOfRange(file: file, key: key(k), value: "\(v)", allowed: allowed)
+        }
         for (k, v) in [("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("num_hidden_layers", numLayers),
                        ("num_attention_heads", numHeads), ("num_key_value_heads", numKVHeads),
                        ("head_dim", headDim), ("intermediate_size", intermediateSize),
-                       ("max_position_embeddings", maxPositions)] {
-            guard v > 0 && v < 1 << 31 else { throw bad("\(k) = \(v) must be a positive integer") }
+                       ("word_embed_proj_dim", wordEmbedProjDim)] {
+            guard v > 0 && v <= Self.maxDimension else { throw outOfRange(k, v, "from 1 to \(Self.maxDimension)") }
         }
+        guard maxPositions > 0 && maxPositions <= Self.maxContextLength else {
+            throw outOfRange("max_position_embeddings", maxPositions,
+                             "from 1 to \(Self.maxContextLength) (the longest context this engine allocates for)")
+        }
+        try checkTensorSizes(file: file, key: key)
         guard numHeads % numKVHeads == 0 else {
-            throw bad("num_attention_heads \(numHeads) is not a multiple of num_key_value_heads \(numKVHeads)")
+            throw bad("\(key("num_attention_heads")) \(numHeads) is not a multiple of \(key("num_key_value_heads")) \(numKVHeads)")
         }
         guard normEps > 0, normEps.isFinite else { throw bad("norm epsilon \(normEps) must be positive") }
         if architecture == .llama {
-            guard headDim % 2 == 0 else { throw bad("head_dim \(headDim) must be even for RoPE") }
-            guard ropeTheta > 0, ropeTheta.isFinite else { throw bad("rope_theta \(ropeTheta) must be positive") }
+            guard headDim % 2 == 0 else { throw bad("\(key("head_dim")) \(headDim) must be even for RoPE") }
+            guard ropeTheta > 0, ropeTheta.isFinite else { throw bad("\(key("rope_theta")) \(ropeTheta) must be positive") }
             guard activation == "silu" else { throw bad("hidden_act \"\(activation)\" is not supported (silu is)") }
         } else {
             guard numHeads * headDim == hiddenSize else {
@@ -78,7 +90,9 @@ public struct ModelConfig: Sendable, Equatable {
                 throw bad("activation_function \"\(activation)\" is not supported (relu, gelu are)")
             }
         }
-        if let b = bosTokenId, b < 0 || b >= vocabSize { throw bad("bos_token_id \(b) outside the vocabulary") }
+        let token = "a token id from 0 to \(vocabSize - 1) (the vocabulary has \(vocabSize) entries)"
+        if let b = bosTokenId, b < 0 || b >= vocabSize { throw outOfRange("bos_token_id", b, token) }
+        if let e = eosTokenIds.first(where: { $0 < 0 || $0 >= vocabSize }) { throw outOfRange("eos_token_id", e, token) }
     }
 }
 
@@ -148,7 +162,14 @@ struct JSONFields {
     func intList(_ key: String) throws -> [Int] {
         guard let raw = json[key], !(raw is NSNull) else { return [] }
         if let n = raw as? NSNumber, let v = Int(exactly: n.doubleValue) { return [v] }
-        if let a = raw as? [NSNumber] { return a.compactMap { Int(exactly: $0.doubleValue) } }
+        if let a = raw as? [Any] {
+            return try a.map { e in
+                guard let n = e as? NSNumber, let v = Int(exactly: n.doubleValue) else {
+                    throw ModelError.invalidConfig(file: file, detail: "\(key) must be an integer or a list of integers, found \(e) in the list")
+                }
+                return v
+            }
+        }
         throw ModelError.invalidConfig(file: file, detail: "\(key) must be an integer or a list of integers")
     }
 
