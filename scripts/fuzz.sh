@@ -31,6 +31,16 @@ build() {  # build TARGET: the debug build with -sanitize=fuzzer,address, in its
 
 binary() { echo "$OUT/build/debug/fuzz-$1"; }
 
+dicts() {  # the libFuzzer dictionaries (Fuzz/dicts) of a target
+    case $1 in
+      config) echo json config ;;
+      safetensors|storage) echo binary json ;;
+      gguf|sentencepiece) echo binary ;;
+      tokenizer-json|bpe-files) echo json tokenizer ;;
+      checkpoint) echo json checkpoint ;;
+    esac
+}
+
 check_target() { [[ " ${TARGETS[*]} " == *" $1 "* ]] || { echo "unknown target $1 (${TARGETS[*]})" >&2; exit 2; }; }
 
 fuzz() {  # fuzz TARGET SECONDS: seeds, then libFuzzer; appends the executions to fuzz-results.txt
@@ -38,8 +48,10 @@ fuzz() {  # fuzz TARGET SECONDS: seeds, then libFuzzer; appends the executions t
     bin=$(binary "$t"); seeds=$OUT/seeds/$t; corpus=$OUT/corpus/$t; art=$OUT/crashers/$t; log=$OUT/fuzz-$t.log
     rm -rf "$seeds"; mkdir -p "$seeds" "$corpus" "$art"
     SURGEON_FUZZ_SEEDS=$seeds "$bin" >/dev/null 2>"$OUT/seeds-$t.log" || { cat "$OUT/seeds-$t.log" >&2; exit 1; }
-    local status=0
-    "$bin" "$corpus" "$seeds" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+    local status=0 d
+    : >"$OUT/dict-$t"
+    for d in $(dicts "$t"); do cat "$ROOT/Fuzz/dicts/$d.dict" >>"$OUT/dict-$t"; done
+    "$bin" "$corpus" "$seeds" -dict="$OUT/dict-$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
         -detect_leaks=0 -artifact_prefix="$art/" -print_final_stats=1 -close_fd_mask=1 >"$log" 2>&1 || status=$?
     local execs crashes
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

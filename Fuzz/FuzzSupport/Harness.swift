@@ -1,3 +1,4 @@
+import CFuzzer
 import Foundation
 import Runtime
 import TestSupport
@@ -33,7 +34,16 @@ public enum Harness {
 
     /// Writes `bytes` to `path` (replacing it).
     public static func write(_ bytes: Data, to path: String) {
-        FileManager.default.createFile(atPath: path, contents: bytes)
+        _ = FileManager.default.createFile(atPath: path, contents: bytes)
+    }
+
+    /// The target's `main` (SwiftPM links an executable's `main` to `<module>_main`): libFuzzer's
+    /// driver with `testOne` as `LLVMFuzzerTestOneInput`.
+    public static func main(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>,
+                            _ testOne: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32) -> Int32 {
+        var c = argc
+        var v: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
+        return LLVMFuzzerRunDriver(&c, &v, testOne)
     }
 
     /// `LLVMFuzzerInitialize`: with `SURGEON_FUZZ_SEEDS=DIR` set, writes the target's seed corpus
@@ -50,10 +60,18 @@ public enum Harness {
         }
     }
 
+    /// `SURGEON_FUZZ_VERBOSE=1`: print each input's outcome (to check that the seeds load).
+    static let verbose = ProcessInfo.processInfo.environment["SURGEON_FUZZ_VERBOSE"] != nil
+
     /// `LLVMFuzzerTestOneInput`: runs `body` on the input, swallowing thrown errors.
     public static func run(_ data: UnsafePointer<UInt8>?, _ size: Int, _ body: (Data) throws -> Void) -> Int32 {
         let bytes = data.map { Data(bytes: $0, count: size) } ?? Data()
-        do { try body(bytes) } catch {}
+        do {
+            try body(bytes)
+            if verbose { FileHandle.standardError.write(Data("input of \(size) bytes: loaded\n".utf8)) }
+        } catch {
+            if verbose { FileHandle.standardError.write(Data("input of \(size) bytes: \(error)\n".utf8)) }
+        }
         return 0
     }
 

@@ -7,6 +7,11 @@ import Surgery
 // compared with the run's, the run continued from its state on the tiny model (magnitude,
 // rows-columns: no calibration needed), the storages planned from its masks and the report written.
 
+@_cdecl("fuzz_checkpoint_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    Harness.main(argc, argv, fuzzOne)
+}
+
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
     Harness.initialize(seeds: CheckpointSeeds.write)

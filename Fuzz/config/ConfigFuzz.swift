@@ -13,6 +13,11 @@ let directory: String = {
     return d
 }()
 
+@_cdecl("fuzz_config_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    Harness.main(argc, argv, fuzzOne)
+}
+
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
     Harness.initialize(seeds: ModelSeeds.configs)

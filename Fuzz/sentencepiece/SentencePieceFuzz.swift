@@ -8,6 +8,11 @@ import Tokenize
 
 let directory = Harness.directory("sentencepiece")
 
+@_cdecl("fuzz_sentencepiece_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    Harness.main(argc, argv, fuzzOne)
+}
+
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
     Harness.initialize(seeds: TokenizerSeeds.sentencePiece)

@@ -9,6 +9,11 @@ import TestSupport
 
 let path = Harness.directory("storage") + "/layer.safetensors"
 
+@_cdecl("fuzz_storage_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    Harness.main(argc, argv, fuzzOne)
+}
+
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
     Harness.initialize(seeds: StorageSeeds.write)

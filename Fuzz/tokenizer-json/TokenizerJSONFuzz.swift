@@ -7,6 +7,11 @@ import Tokenize
 
 let directory = Harness.directory("tokenizer-json")
 
+@_cdecl("fuzz_tokenizer_json_main")
+public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> Int32 {
+    Harness.main(argc, argv, fuzzOne)
+}
+
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
     Harness.initialize(seeds: TokenizerSeeds.tokenizerJSON)

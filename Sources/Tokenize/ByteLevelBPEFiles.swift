@@ -26,14 +26,14 @@ extension ByteLevelBPETokenizer {
         var entries: [(String, Int32)] = []
         entries.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = (value as? NSNumber)?.int32Value else {
+            guard let id = exactInt32(value) else {
                 throw TokenizerError.malformed(path: path, reason: "vocab entry \"\(token)\" has no integer id")
             }
             entries.append((token, id))
         }
         var added: [TokenizerConfig.AddedToken] = []
         for item in root["added_tokens"] as? [[String: Any]] ?? [] {
-            guard let id = (item["id"] as? NSNumber)?.int32Value, let content = item["content"] as? String else {
+            guard let id = exactInt32(item["id"]), let content = item["content"] as? String else {
                 throw TokenizerError.malformed(path: path, reason: "an added_tokens entry lacks an id or a content")
             }
             added.append(.init(id: id, content: content, special: item["special"] as? Bool ?? false))
@@ -57,7 +57,7 @@ extension ByteLevelBPETokenizer {
         var entries: [(String, Int32)] = []
         entries.reserveCapacity(vocab.count)
         for (token, value) in vocab {
-            guard let id = (value as? NSNumber)?.int32Value else {
+            guard let id = exactInt32(value) else {
                 throw TokenizerError.malformed(path: vocabJSON.path, reason: "entry \"\(token)\" has no integer id")
             }
             entries.append((token, id))
@@ -95,6 +95,10 @@ extension ByteLevelBPETokenizer {
         let maxId = max(entries.map(\.1).max() ?? -1, added.map(\.id).max() ?? -1)
         guard entries.allSatisfy({ $0.1 >= 0 }), added.allSatisfy({ $0.id >= 0 }) else {
             throw TokenizerError.malformed(path: path, reason: "negative token id")
+        }
+        // the id table is sized by the largest id: a stated limit, as for the merges
+        guard maxId < maxTokenIds else {
+            throw TokenizerError.malformed(path: path, reason: "token id \(maxId) exceeds the supported \(maxTokenIds) ids")
         }
         var tokens = [String](repeating: "", count: Int(maxId) + 1)
         var types = [TokenType](repeating: .unused, count: Int(maxId) + 1)
@@ -161,7 +165,7 @@ extension ByteLevelBPETokenizer {
             return found
         case "RobertaProcessing", "BertProcessing":
             func token(_ key: String) -> Int32? {
-                ((d[key] as? [Any])?.last as? NSNumber)?.int32Value
+                exactInt32((d[key] as? [Any])?.last)
             }
             return (token("cls"), token("sep"))
         case "TemplateProcessing":
@@ -182,7 +186,10 @@ extension ByteLevelBPETokenizer {
                 guard let name else { return nil }
                 let specials = d["special_tokens"] as? [String: Any]
                 if let ids = (specials?[name] as? [String: Any])?["ids"] as? [NSNumber], let first = ids.first {
-                    return first.int32Value
+                    guard let id = exactInt32(first) else {
+                        throw TokenizerError.malformed(path: path, reason: "post-processor token \(name) has id \(first), not a token id")
+                    }
+                    return id
                 }
                 guard let id = idOf(name) else {
                     throw TokenizerError.malformed(path: path, reason: "post-processor token \(name) is not in the vocabulary")
@@ -194,4 +201,13 @@ extension ByteLevelBPETokenizer {
             throw TokenizerError.unsupported(path: path, reason: "post_processor \(type)")
         }
     }
+}
+
+/// Ids a vocabulary may use (0..<2^24): its id table is allocated up to the largest one.
+let maxTokenIds = 1 << 24
+
+/// A JSON number that is exactly an Int32 (3000000000 or 1.5 is not an id; never truncated).
+func exactInt32(_ value: Any?) -> Int32? {
+    guard let n = value as? NSNumber else { return nil }
+    return Int32(exactly: n.doubleValue)
 }

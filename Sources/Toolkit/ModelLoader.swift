@@ -18,7 +18,7 @@ public struct OpenedModel {
 
     /// Ids that end a generation: the tokenizer's stop ids and the config's EOS ids.
     public var stopIds: Set<Int32> {
-        var s = Set(model.config.eosTokenIds.map { Int32($0) })
+        var s = Set(model.config.eosTokenIds.compactMap { Int32(exactly: $0) })
         if let t = tokenizer { s.formUnion(t.stopIds) }
         return s
     }
@@ -63,9 +63,18 @@ public enum ModelLoader {
         guard let kind = m["tokenizer.ggml.model"]?.stringValue, let tokens = m["tokenizer.ggml.tokens"]?.stringArray else {
             throw ToolkitError.noTokenizer(g.path)
         }
-        let types = m["tokenizer.ggml.token_type"]?.intArray?.map { Int32($0) }
-        let bos = m["tokenizer.ggml.bos_token_id"]?.intValue.map { Int32($0) }
-        let eos = m["tokenizer.ggml.eos_token_id"]?.intValue.map { Int32($0) }
+        // token types outside Int32 are unknown types, which count as normal tokens
+        let types = m["tokenizer.ggml.token_type"]?.intArray?.map { Int32(clamping: $0) }
+        // a special id outside the vocabulary is refused naming its key (never converted blindly)
+        func id(_ key: String) throws -> Int32? {
+            guard let v = m[key]?.intValue else { return nil }
+            guard v >= 0, v < tokens.count, let id = Int32(exactly: v) else {
+                throw TokenizerError.inconsistentVocabulary(reason: "\(key) \(v) is outside the vocabulary of \(tokens.count)")
+            }
+            return id
+        }
+        let bos = try id("tokenizer.ggml.bos_token_id")
+        let eos = try id("tokenizer.ggml.eos_token_id")
         let template = m["tokenizer.chat_template"]?.stringValue.flatMap(ChatTemplate.init(recognizing:))
         switch kind {
         case "gpt2":
@@ -77,7 +86,7 @@ public enum ModelLoader {
         case "llama":
             let t = try SentencePieceBPETokenizer(
                 ggufTokens: tokens, scores: m["tokenizer.ggml.scores"]?.floatArray, tokenTypes: types, bosId: bos, eosId: eos,
-                unkId: m["tokenizer.ggml.unknown_token_id"]?.intValue.map { Int32($0) },
+                unkId: try id("tokenizer.ggml.unknown_token_id"),
                 addBOS: m["tokenizer.ggml.add_bos_token"]?.boolValue, addEOS: m["tokenizer.ggml.add_eos_token"]?.boolValue,
                 addSpacePrefix: m["tokenizer.ggml.add_space_prefix"]?.boolValue,
                 removeExtraWhitespaces: m["tokenizer.ggml.remove_extra_whitespaces"]?.boolValue)

@@ -50,6 +50,9 @@ public struct ModelConfig: Sendable, Equatable {
         self.mlpBias = mlpBias
     }
 
+    /// Longest context a config may declare (2^20 positions): the RoPE table is allocated for all of them.
+    public static let maxSupportedPositions = 1 << 20
+
     public var qDim: Int { numHeads * headDim }
     public var kvDim: Int { numKVHeads * headDim }
 
@@ -61,6 +64,10 @@ public struct ModelConfig: Sendable, Equatable {
                        ("head_dim", headDim), ("intermediate_size", intermediateSize),
                        ("max_position_embeddings", maxPositions)] {
             guard v > 0 && v < 1 << 31 else { throw bad("\(k) = \(v) must be a positive integer") }
+        }
+        // the RoPE table and the KV cache are sized by the context: a stated limit, not the file's word
+        guard maxPositions <= ModelConfig.maxSupportedPositions else {
+            throw bad("max_position_embeddings = \(maxPositions) exceeds the supported \(ModelConfig.maxSupportedPositions) positions")
         }
         guard numHeads % numKVHeads == 0 else {
             throw bad("num_attention_heads \(numHeads) is not a multiple of num_key_value_heads \(numKVHeads)")
@@ -79,6 +86,7 @@ public struct ModelConfig: Sendable, Equatable {
             }
         }
         if let b = bosTokenId, b < 0 || b >= vocabSize { throw bad("bos_token_id \(b) outside the vocabulary") }
+        if let e = eosTokenIds.first(where: { $0 < 0 || $0 >= vocabSize }) { throw bad("eos_token_id \(e) outside the vocabulary") }
     }
 }
 
