@@ -44,3 +44,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzz targets (Fuzz/, libFuzzer + AddressSanitizer): declared only when scripts/fuzz.sh sets
+// SURGEON_FUZZ, so the normal build and `swift build --build-tests` never see libFuzzer entry points.
+if Context.environment["SURGEON_FUZZ"] != nil {
+    package.targets.append(.target(name: "CFuzzer", path: "Fuzz/CFuzzer"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzzer", "Runtime", "Surgery", "Tokenize", "Toolkit", "TestSupport"],
+                                   path: "Fuzz/FuzzSupport"))
+    for name in ["safetensors", "gguf", "config", "tokenizer-json", "bpe-files", "sentencepiece", "storage", "checkpoint"] {
+        package.targets.append(.executableTarget(
+            name: "fuzz-\(name)", dependencies: ["FuzzSupport", "TestSupport", "Runtime", "Surgery", "Tokenize", "Toolkit"],
+            path: "Fuzz/\(name)"))
+    }
+}

@@ -49,6 +49,7 @@ public final class Compressor {
         self.calibration = calibration
         self.state = state
         try recipe.validate()
+        try state.validate(model: model, shots: recipe.shots)
         if recipe.method.needsData && calibration == nil {
             throw SurgeryError.noCalibrationData("method \(recipe.method.rawValue) needs calibration windows")
         }

@@ -1,0 +1,2 @@
+// Declarations only (include/CFuzzer.h); libFuzzer provides the definitions.
+#include "CFuzzer.h"
