@@ -40,16 +40,8 @@ final class LoaderLimitCLITests: XCTestCase {
 
     /// Runs the binary; returns its exit status, whether it ended on a signal, and its stderr.
     func run(_ arguments: [String]) throws -> (status: Int32, signalled: Bool, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = arguments
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, p.terminationReason == .uncaughtSignal, String(decoding: data, as: UTF8.self))
+        let p = try SurgeonProcess.run(arguments)
+        return (p.status, !p.exitedNormally, p.stderr)
     }
 
     func testPatchedGGUFIsAnErrorNotACrash() throws {

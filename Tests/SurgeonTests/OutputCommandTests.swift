@@ -113,16 +113,8 @@ final class OutputCommandTests: XCTestCase {
             XCTFail("\(Self.binary) is missing: build with swift build --build-tests")
             return (-1, "")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = args
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let p = try SurgeonProcess.run(args)
+        return (p.status, p.stderr)
     }
 
     func snapshot(_ dir: String) throws -> [String: Data] {
