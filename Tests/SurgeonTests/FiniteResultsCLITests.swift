@@ -35,21 +35,8 @@ final class FiniteResultsCLITests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
             throw XCTSkip("\(Self.binary) is not built (run swift build --build-tests)")
         }
-        let dir = tempDir()
-        let out = dir + "/stdout", err = dir + "/stderr"
-        guard FileManager.default.createFile(atPath: out, contents: nil), FileManager.default.createFile(atPath: err, contents: nil) else {
-            throw FixtureError.unexpectedContent(dir, "a writable temporary directory")
-        }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = arguments
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        try p.run()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: try Fixtures.text(URL(fileURLWithPath: out)),
-                   stderr: try Fixtures.text(URL(fileURLWithPath: err)))
+        let p = try SurgeonProcess.run(arguments)
+        return Run(status: p.status, stdout: p.stdout, stderr: p.stderr)
     }
 
     /// The first `bytes` of wikitext-2 test, cut at a line end.
