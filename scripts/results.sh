@@ -19,7 +19,7 @@ if [ "$what" = all ] || [ "$what" = structured ]; then
   # one 12-shot run to 30% per method (2.5% per shot; the paper steps 1.25%): sizes 90/80/70% are
   # read after shots 4/8/12, as the paper reads its run; per-shot perplexities land in compression.json
   for m in surgeon kobd lobd magnitude; do
-    $B compress -m $M --structure rows-columns --method $m --sparsity 0.3 --shots 12 --eval-every 4 $CAL $EVAL \
+    $B compress -m $M --structure rows-columns --method $m --sparsity 0.3 --schedule linear --shots 12 --eval-every 4 $CAL $EVAL \
       -o "$OUTDIR/rc30-$m" --overwrite --json | tee -a "$OUTDIR/structured.jsonl"
   done
 fi
@@ -29,9 +29,9 @@ if [ "$what" = all ] || [ "$what" = unstructured ]; then
   # update solves groups of at most GROUP masked entries (the paper's 2000 costs ~70 TFLOP per shot at
   # 50% on SmolLM2, hours on 2 cores; 500 is 16x cheaper per entry)
   GROUP=${GROUP:-500}
-  $B compress -m $M --structure unstructured --method surgeon --sparsity 0.5 --shots 5 --group-entries $GROUP $CAL $EVAL \
+  $B compress -m $M --structure unstructured --method surgeon --sparsity 0.5 --schedule linear --shots 5 --group-entries $GROUP $CAL $EVAL \
     -o "$OUTDIR/u50-surgeon" --overwrite --json | tee -a "$OUTDIR/unstructured.jsonl"
-  $B compress -m $M --structure 2:4 --method surgeon --sparsity 0.5 --shots 5 --group-entries $GROUP $CAL $EVAL \
+  $B compress -m $M --structure 2:4 --method surgeon --sparsity 0.5 --schedule linear --shots 5 --group-entries $GROUP $CAL $EVAL \
     -o "$OUTDIR/24-surgeon" --overwrite --json | tee -a "$OUTDIR/unstructured.jsonl"
   for m in sparsegpt wanda magnitude; do
     for s in 0.3 0.4 0.5; do
@@ -45,9 +45,9 @@ fi
 
 if [ "$what" = lowrank ]; then
   # the first-order low-rank correction (rank 8), with and without, same seed and data (not in "all")
-  $B compress -m $M --structure rows-columns --method surgeon --sparsity 0.3 --shots 3 $CAL $EVAL \
+  $B compress -m $M --structure rows-columns --method surgeon --sparsity 0.3 --schedule linear --shots 3 $CAL $EVAL \
     -o "$OUTDIR/rc30-surgeon-3shot" --overwrite --json | tee -a "$OUTDIR/lowrank.jsonl"
-  $B compress -m $M --structure rows-columns --method surgeon --sparsity 0.3 --shots 3 --lowrank 8 $CAL $EVAL \
+  $B compress -m $M --structure rows-columns --method surgeon --sparsity 0.3 --schedule linear --shots 3 --lowrank 8 $CAL $EVAL \
     -o "$OUTDIR/rc30-surgeon-3shot-lr8" --overwrite --json | tee -a "$OUTDIR/lowrank.jsonl"
   $B compress -m $M --structure 2:4 --method sparsegpt --sparsity 0.5 $CAL $EVAL \
     -o "$OUTDIR/24-sparsegpt" --overwrite --json | tee -a "$OUTDIR/lowrank.jsonl"

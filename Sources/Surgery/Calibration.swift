@@ -32,6 +32,9 @@ public struct Calibration: Sendable {
     public var seed: UInt64?
     /// Human-readable origin (e.g. "wikitext-2 wiki.valid.raw"), recorded with the factors.
     public var source: String
+    /// Windows the curvature never sees, for the held-out loss after each shot, and where they start.
+    public var heldOut: [[Int32]] = []
+    public var heldOutOffsets: [Int] = []
 
     public init(windows: [[Int32]], offsets: [Int], seed: UInt64? = nil, source: String = "") throws {
         guard !windows.isEmpty else { throw CalibrationError.emptyCalibration }
@@ -78,5 +81,47 @@ public enum CalibrationWindows {
             let r = rng.next()
             if r >= threshold { return Int(r % bound) }
         }
+    }
+}
+
+extension CalibrationWindows {
+    /// Sets `count` held-out windows of `length` tokens aside: drawn uniformly with their own
+    /// generator (from `seed`), none overlapping a calibration window or another held-out one, so the
+    /// held-out loss measures text the curvature never saw. Reproducible from the seed.
+    public static func holdOut(_ calibration: Calibration, tokens: [Int32], count: Int, length: Int, seed: UInt64) throws -> Calibration {
+        var c = calibration
+        guard count > 0 else { return c }
+        guard tokens.count >= length, length >= 2 else { throw CalibrationError.textTooShort(tokens: tokens.count, length: length) }
+        let available = tokens.count - length + 1
+        var taken = calibration.offsets.map { ($0, $0 + (calibration.windows.first?.count ?? length)) }
+        var rng = SeededRandom(seed: seed ^ 0x48E1_D0C7_A5F3_9B21)
+        var offsets: [Int] = []
+        var tries = 0
+        while offsets.count < count {
+            tries += 1
+            guard tries <= 1000 * count else {
+                throw CalibrationError.notEnoughOffsets(requested: calibration.windows.count + count, available: offsets.count + calibration.windows.count)
+            }
+            let o = uniformInt(upTo: available - 1, &rng)
+            if taken.contains(where: { o < $0.1 && $0.0 < o + length }) { continue }
+            taken.append((o, o + length))
+            offsets.append(o)
+        }
+        c.heldOut = offsets.map { Array(tokens[$0..<($0 + length)]) }
+        c.heldOutOffsets = offsets
+        return c
+    }
+
+    /// Sets the last `count` windows aside as held-out (windows given by hand, e.g. an ids file);
+    /// at least one window must stay for the curvature.
+    public static func holdOutLast(_ calibration: Calibration, count: Int) throws -> Calibration {
+        guard count > 0 else { return calibration }
+        let n = calibration.windows.count
+        guard n > count else { throw CalibrationError.notEnoughOffsets(requested: count + 1, available: n) }
+        var c = try Calibration(windows: Array(calibration.windows.prefix(n - count)), offsets: Array(calibration.offsets.prefix(n - count)),
+                                seed: calibration.seed, source: calibration.source)
+        c.heldOut = Array(calibration.windows.suffix(count))
+        c.heldOutOffsets = Array(calibration.offsets.suffix(count))
+        return c
     }
 }

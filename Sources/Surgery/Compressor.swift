@@ -7,12 +7,16 @@ public struct CompressionState: Codable, Sendable, Equatable {
     public var removedRows: [String: [Int]] = [:]
     public var removedCols: [String: [Int]] = [:]
     public var shots: [ShotReport] = []
+    /// Held-out losses so far (runs with held-out windows; measured before the first shot).
+    public var heldOut: HeldOutLosses?
+    /// The adaptive schedule's step, reached target and attempts (adaptive runs).
+    public var adaptive: AdaptiveState?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case shots
-        case completedShots = "completed_shots", removedRows = "removed_rows", removedCols = "removed_cols"
+        case shots, adaptive
+        case completedShots = "completed_shots", removedRows = "removed_rows", removedCols = "removed_cols", heldOut = "held_out"
     }
 }
 
@@ -24,7 +28,7 @@ public final class Compressor {
     /// What the run does (validated on init); compression.json and checkpoints record it.
     public let recipe: CompressionRecipe
     public let calibration: Calibration?
-    public private(set) var state: CompressionState
+    public internal(set) var state: CompressionState
     /// Optional evaluation after each shot (e.g. perplexity on a few segments).
     public var evaluate: ((CausalLM) throws -> Double)?
     /// Evaluate after every k-th shot only (and always after the last).
@@ -33,6 +37,10 @@ public final class Compressor {
     public var log: (String) -> Void = { _ in }
     /// Progress of the curvature pass of a shot: (window, windows).
     public var curvatureProgress: ((Int, Int) -> Void)?
+    /// The curvature of the last shot, kept by adaptive runs: a rejected shot is undone to the model
+    /// it was measured on, so its retry reuses it (`reuseCurvature`).
+    var lastCurvature: KFACFactors?
+    var reuseCurvature = false
 
     public var method: PruningMethod { recipe.method }
     public var structure: Structure { recipe.structure }
@@ -49,7 +57,7 @@ public final class Compressor {
         self.calibration = calibration
         self.state = state
         try recipe.validate()
-        try state.validate(model: model, shots: recipe.shots)
+        try state.validate(model: model, shots: recipe.maxShots)
         if recipe.method.needsData && calibration == nil {
             throw SurgeryError.noCalibrationData("method \(recipe.method.rawValue) needs calibration windows")
         }
@@ -74,43 +82,71 @@ public final class Compressor {
     /// The layers compression works on, in model order.
     public var layerNames: [String] { model.blockLinearNames }
 
-    /// Runs the remaining shots; `afterShot` sees each report and the state (for checkpoints).
+    /// Runs the remaining shots; `afterShot` sees each accepted shot's report and the state (for
+    /// checkpoints). With held-out windows their loss is measured before the first shot and after each.
     public func run(afterShot: (ShotReport, CompressionState) throws -> Void = { _, _ in }) throws {
+        if state.heldOut == nil, let dense = try heldOutLoss() {
+            state.heldOut = HeldOutLosses(dense: dense, current: dense)
+            log(String(format: "held-out loss before: %.4f (%d windows)", dense, calibration?.heldOut.count ?? 0))
+        }
+        if recipe.isAdaptive { return try runAdaptive(afterShot: afterShot) }
         while state.completedShots < recipe.shots {
             let report = try runShot(state.completedShots + 1)
             try afterShot(report, state)
         }
     }
 
+    /// Mean next-token loss of the current model on the held-out windows (nil without any).
+    public func heldOutLoss() throws -> Double? {
+        guard let windows = calibration?.heldOut, !windows.isEmpty else { return nil }
+        return try meanWindowLoss(model: model, windows: windows)
+    }
+
+    /// The final check against the recipe's bound on the held-out loss rise (nil without a bound
+    /// or held-out windows).
+    public var guardVerdict: GuardVerdict? {
+        guard let bound = recipe.maxLossRise, let losses = state.heldOut else { return nil }
+        return GuardVerdict(rise: losses.rise, bound: bound)
+    }
+
     /// Curvature for this method on the current model (nil for the identity: nothing to estimate).
     func estimateCurvature() throws -> KFACFactors? {
         let kind = method.traits.curvature
         if kind == .identity { return nil }
+        if reuseCurvature, let last = lastCurvature { return last }
         guard let calibration else { throw SurgeryError.noCalibrationData("no calibration windows") }
-        return try Curvature.estimate(model: model, calibration: calibration, method: kind, labels: labels,
-                                      progress: curvatureProgress)
+        let factors = try Curvature.estimate(model: model, calibration: calibration, method: kind, labels: labels,
+                                             progress: curvatureProgress)
+        lastCurvature = recipe.isAdaptive ? factors : nil
+        return factors
     }
 
     public func runShot(_ t: Int) throws -> ShotReport {
         let start = now()
         // layer-wise methods (sparsegpt, wanda) are one-shot: one pass at the full target completes the run
         let target = method.isLayerwise ? recipe.targetSparsity : recipe.targetSparsity * Double(t) / Double(recipe.shots)
-        var threshold: Double?
-        switch structure {
-        case .rowsColumns:
-            threshold = try structuredShot(target: target)
-        case .unstructured, .twoFour:
-            threshold = try elementShot(target: target)
-        }
+        let threshold = try prune(to: target)
         let isLast = method.isLayerwise || t == recipe.shots
         let corrections = try lowRankCorrection(shot: t, isLast: isLast)
         var report = ShotReport(shot: t, targetSparsity: target, actualSparsity: actualSparsity(), seconds: 0,
                                 threshold: threshold?.isFinite == true ? threshold : nil, perplexity: nil, lowrank: corrections.shot, lowrankFinal: corrections.final)
         report.seconds = now() - start
         if let evaluate, t % max(1, evaluateEvery) == 0 || t == recipe.shots { report.perplexity = try evaluate(model) }
+        if let loss = try heldOutLoss() {
+            report.heldOutLoss = loss
+            state.heldOut?.current = loss
+        }
         state.completedShots = method.isLayerwise ? recipe.shots : t
         state.shots.append(report)
         return report
+    }
+
+    /// Prunes the current model to `target` (structured or element shot); returns the threshold.
+    func prune(to target: Double) throws -> Double? {
+        switch structure {
+        case .rowsColumns: return try structuredShot(target: target)
+        case .unstructured, .twoFour: return try elementShot(target: target)
+        }
     }
 
     /// One structured shot: costs of all rows and columns, the global threshold, updates.
@@ -192,7 +228,8 @@ public final class Compressor {
                                bytes: l.storageBytes)
         }
         return CompressionReport(source: source, architecture: model.config.architecture.rawValue, recipe: recipe,
-                                 shots: state.shots, actualSparsity: actualSparsity(), layers: layers)
+                                 shots: state.shots, actualSparsity: actualSparsity(), layers: layers, heldOut: state.heldOut,
+                                 attempts: state.adaptive?.attempts, guardVerdict: guardVerdict)
     }
 }
 

@@ -20,10 +20,20 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
     /// Largest number of masked entries per joint solve of the unstructured / 2:4 surgeon update
     /// (absent: `defaultMaxGroupEntries`, the paper's 2000).
     public var groupEntries: Int?
+    /// How the shots reach the target (absent: linear, as in every earlier file). With `.adaptive`,
+    /// `shots` is the plan the run starts from (first step target/shots) and `adaptive` the rule.
+    public var schedule: ShotSchedule?
+    public var adaptive: AdaptiveSchedule?
+    /// Calibration windows held out of the curvature to measure the held-out loss after each shot
+    /// (the adaptive schedule's test and the final guard; absent or 0: none).
+    public var heldOut: Int?
+    /// The guard: the most the held-out loss may rise over the whole run, in nats (absent: no bound).
+    public var maxLossRise: Double?
 
     public init(method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int, dampG: Double, dampA: Double,
                 updates: UpdateMode = .joint, fisher: FisherLabels = .empirical, calibration: CalibrationRecord? = nil,
-                lowrank: LowRankRecipe? = nil, groupEntries: Int? = nil) {
+                lowrank: LowRankRecipe? = nil, groupEntries: Int? = nil, schedule: ShotSchedule? = nil,
+                adaptive: AdaptiveSchedule? = nil, heldOut: Int? = nil, maxLossRise: Double? = nil) {
         self.method = method
         self.structure = structure
         self.targetSparsity = targetSparsity
@@ -35,11 +45,28 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
         self.calibration = calibration
         self.lowrank = lowrank
         self.groupEntries = groupEntries
+        self.schedule = schedule
+        self.adaptive = adaptive
+        self.heldOut = heldOut
+        self.maxLossRise = maxLossRise
+    }
+
+    /// The schedule the run follows (absent: linear).
+    public var shotSchedule: ShotSchedule { schedule ?? .linear }
+
+    /// Whether the shots follow the adaptive rule (a multi-shot method with `adaptive` set).
+    public var isAdaptive: Bool { shotSchedule == .adaptive && !method.isLayerwise }
+
+    /// The most shots a run may take: `shots` (linear), or as many as the smallest steps make (adaptive).
+    public var maxShots: Int {
+        guard isAdaptive, let a = adaptive else { return shots }
+        return max(shots, Int((targetSparsity / a.minStep - 1e-9).rounded(.up)))
     }
 
     enum CodingKeys: String, CodingKey {
-        case method, structure, shots, updates, fisher, calibration, lowrank
+        case method, structure, shots, updates, fisher, calibration, lowrank, schedule, adaptive
         case targetSparsity = "target_sparsity", dampG = "damp_g", dampA = "damp_a", groupEntries = "group_entries"
+        case heldOut = "held_out", maxLossRise = "max_loss_rise"
     }
 
     /// The one check of a recipe's values (model-dependent checks, such as 2:4 layer shapes and the
@@ -74,6 +101,18 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
                 throw bad(.targetSparsity, "\(method.rawValue) with 2:4 prunes exactly two of every four weights: use target 0.5 (got \(targetSparsity))")
             }
         }
+        if shotSchedule == .adaptive {
+            guard let adaptive else { throw bad(.adaptive, "the adaptive schedule needs its parameters") }
+            try adaptive.validate()
+            guard (heldOut ?? 0) >= 1 else { throw bad(.heldOut, "the adaptive schedule measures a held-out loss: hold out at least 1 window") }
+        } else if adaptive != nil {
+            throw bad(.adaptive, "adaptive parameters are given but the schedule is linear")
+        }
+        if let h = heldOut, !(0...1000).contains(h) { throw bad(.heldOut, "held-out windows must be between 0 and 1000 (got \(h))") }
+        if let m = maxLossRise {
+            guard m > 0, m.isFinite else { throw bad(.maxLossRise, "the bound on the held-out loss rise must be finite and > 0 nats (got \(m))") }
+            guard (heldOut ?? 0) >= 1 else { throw bad(.heldOut, "the guard on the held-out loss needs at least 1 held-out window") }
+        }
         do {
             try lowrank?.validate()
         } catch SurgeryError.invalidTarget(let s) {
@@ -85,8 +124,9 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
 /// A field of `CompressionRecipe`, named by its compression.json key (errors and resume mismatches
 /// name fields this way; the CLI maps them to its flags).
 public enum RecipeField: String, Sendable, CaseIterable {
-    case method, structure, shots, updates, fisher, calibration, lowrank
+    case method, structure, shots, updates, fisher, calibration, lowrank, schedule, adaptive
     case targetSparsity = "target_sparsity", dampG = "damp_g", dampA = "damp_a", groupEntries = "group_entries"
+    case heldOut = "held_out", maxLossRise = "max_loss_rise"
 }
 
 /// Fisher labels in compression.json: "empirical" or "sampled(k=K, seed=S)".
@@ -122,13 +162,21 @@ public struct CalibrationRecord: Codable, Sendable, Equatable {
     public var seqlen: Int
     public var seed: UInt64?
     public var offsets: [Int]
+    /// Where the held-out windows start (text calibration), or their indices in the ids file.
+    public var heldOutOffsets: [Int]?
 
-    public init(file: String, nsamples: Int, seqlen: Int, seed: UInt64?, offsets: [Int]) {
+    public init(file: String, nsamples: Int, seqlen: Int, seed: UInt64?, offsets: [Int], heldOutOffsets: [Int]? = nil) {
         self.file = file
         self.nsamples = nsamples
         self.seqlen = seqlen
         self.seed = seed
         self.offsets = offsets
+        self.heldOutOffsets = heldOutOffsets
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case file, nsamples, seqlen, seed, offsets
+        case heldOutOffsets = "held_out_offsets"
     }
 }
 
@@ -143,10 +191,12 @@ public struct ShotReport: Codable, Sendable, Equatable {
     /// The low-rank correction after this shot, and after the last shot its final epochs.
     public var lowrank: LowRankPhaseReport? = nil
     public var lowrankFinal: LowRankPhaseReport? = nil
+    /// Mean next-token loss on the held-out windows after the shot (runs with held-out windows).
+    public var heldOutLoss: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case shot, seconds, threshold, perplexity, lowrank
-        case lowrankFinal = "lowrank_final"
+        case lowrankFinal = "lowrank_final", heldOutLoss = "held_out_loss"
         case targetSparsity = "target_sparsity", actualSparsity = "actual_sparsity"
     }
 }
@@ -178,10 +228,16 @@ public struct CompressionReport: Codable, Sendable, Equatable {
     public var shots: [ShotReport]
     public var actualSparsity: Double
     public var layers: [LayerReport]
+    /// Held-out losses before the first and after the last shot (runs with held-out windows).
+    public var heldOut: HeldOutLosses? = nil
+    /// Every attempt of the adaptive schedule, accepted or rejected, in order.
+    public var attempts: [ScheduleAttempt]? = nil
+    /// The final held-out check against `max_loss_rise`.
+    public var guardVerdict: GuardVerdict? = nil
 
     enum CodingKeys: String, CodingKey {
-        case format, source, architecture, recipe, shots, layers
-        case actualSparsity = "actual_sparsity"
+        case format, source, architecture, recipe, shots, layers, attempts
+        case actualSparsity = "actual_sparsity", heldOut = "held_out", guardVerdict = "guard"
     }
 
     public func jsonData() throws -> Data {

@@ -28,6 +28,21 @@ extension CompressionRecipe {
         check(.updates, nil, checkpoint.updates, updates) { $0.rawValue }
         check(.fisher, nil, checkpoint.fisher, fisher) { $0.description }
         check(.groupEntries, nil, checkpoint.groupEntries, groupEntries) { $0.map { "\($0)" } ?? "default (\(defaultMaxGroupEntries))" }
+        check(.schedule, nil, checkpoint.shotSchedule, shotSchedule) { $0.rawValue }
+        switch (checkpoint.adaptive, adaptive) {
+        case let (old?, new?):
+            let k = RecipeField.adaptive.rawValue
+            check(.adaptive, k + ".first_step", old.firstStep, new.firstStep, plain)
+            check(.adaptive, k + ".min_step", old.minStep, new.minStep, plain)
+            check(.adaptive, k + ".max_step", old.maxStep, new.maxStep, plain)
+            check(.adaptive, k + ".growth", old.growth, new.growth, plain)
+            check(.adaptive, k + ".min_rate", old.minRate, new.minRate, plain)
+            check(.adaptive, k + ".rate_factor", old.rateFactor, new.rateFactor, plain)
+        default:
+            check(.adaptive, nil, checkpoint.adaptive, adaptive) { $0 == nil ? "none" : "set" }
+        }
+        check(.heldOut, nil, checkpoint.heldOut ?? 0, heldOut ?? 0) { "\($0)" }
+        check(.maxLossRise, nil, checkpoint.maxLossRise, maxLossRise) { $0.map(plain) ?? "none" }
         switch (checkpoint.calibration, calibration) {
         case let (old?, new?):
             let k = RecipeField.calibration.rawValue
@@ -35,6 +50,7 @@ extension CompressionRecipe {
             check(.calibration, k + ".nsamples", old.nsamples, new.nsamples) { "\($0)" }
             check(.calibration, k + ".seqlen", old.seqlen, new.seqlen) { "\($0)" }
             check(.calibration, k + ".seed", old.seed, new.seed) { $0.map { "\($0)" } ?? "none" }
+            check(.calibration, k + ".held_out_offsets", old.heldOutOffsets, new.heldOutOffsets) { $0.map { "\($0.count) windows at \($0)" } ?? "none" }
             if old.offsets != new.offsets {
                 // where the windows part: "32 offsets, window 4 at 9120"
                 let i = (0..<min(old.offsets.count, new.offsets.count)).first { old.offsets[$0] != new.offsets[$0] }

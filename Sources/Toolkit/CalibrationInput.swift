@@ -6,15 +6,19 @@ import Tokenize
 /// Calibration windows from a text file (sampled at seeded offsets) or from a JSON file of windows.
 public enum CalibrationInput {
     /// N windows of L tokens at N distinct seeded offsets of the calibration text (rows joined with
-    /// a space, one tokenization with the default special tokens).
-    public static func fromText(file: String, tokenizer: any Tokenizer, nsamples: Int, seqlen: Int, seed: UInt64) throws -> Calibration {
+    /// a space, one tokenization with the default special tokens), and `heldOut` more windows that
+    /// overlap none of them (`CalibrationWindows.holdOut`).
+    public static func fromText(file: String, tokenizer: any Tokenizer, nsamples: Int, seqlen: Int, seed: UInt64,
+                                heldOut: Int = 0) throws -> Calibration {
         let tokens = try EvalText.calibrationTokens(file: file, tokenizer: tokenizer)
-        return try CalibrationWindows.sample(tokens: tokens, count: nsamples, length: seqlen, seed: seed,
-                                             source: (file as NSString).lastPathComponent)
+        let c = try CalibrationWindows.sample(tokens: tokens, count: nsamples, length: seqlen, seed: seed,
+                                              source: (file as NSString).lastPathComponent)
+        return try CalibrationWindows.holdOut(c, tokens: tokens, count: heldOut, length: seqlen, seed: seed)
     }
 
-    /// `--ids-file`: a JSON array of windows, each an array of token ids.
-    public static func fromIDsFile(_ path: String, vocabSize: Int) throws -> Calibration {
+    /// `--ids-file`: a JSON array of windows, each an array of token ids; the last `heldOut` of them
+    /// are held out of the curvature.
+    public static func fromIDsFile(_ path: String, vocabSize: Int, heldOut: Int = 0) throws -> Calibration {
         let data = try readFileContents(path)
         guard let arr = try? JSONSerialization.jsonObject(with: data) as? [[NSNumber]], !arr.isEmpty else {
             throw ToolkitError.badInput("\(path): expected a JSON array of windows, each an array of token ids")
@@ -31,7 +35,8 @@ public enum CalibrationInput {
             guard ids.count >= 2 else { throw ToolkitError.badInput("\(path): window \(i) needs at least 2 tokens") }
             windows.append(ids)
         }
-        return try Calibration(windows: windows, offsets: Array(0..<windows.count), source: (path as NSString).lastPathComponent)
+        let c = try Calibration(windows: windows, offsets: Array(0..<windows.count), source: (path as NSString).lastPathComponent)
+        return try CalibrationWindows.holdOutLast(c, count: heldOut)
     }
 
     /// "empirical", "sampled" (k = 1) or "sampled:k".

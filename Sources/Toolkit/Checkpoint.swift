@@ -40,8 +40,15 @@ struct CheckpointFile: Codable {
             .badCheckpoint(checkpoint: dir, field: field, detail: detail)
         }
         let s = state
-        guard (0..<recipe.shots).contains(s.completedShots) else {
-            throw bad("completed_shots", "\(s.completedShots) is outside 0..<\(recipe.shots) (the run's shots)")
+        guard (0..<recipe.maxShots).contains(s.completedShots) else {
+            throw bad("completed_shots", "\(s.completedShots) is outside 0..<\(recipe.maxShots) (the run's shots)")
+        }
+        if recipe.isAdaptive {
+            guard let a = s.adaptive else { throw bad("adaptive", "missing for a run on the adaptive schedule") }
+            guard a.reached >= 0, a.reached < recipe.targetSparsity, a.step > 0, a.step < 1 else {
+                throw bad("adaptive", "reached \(a.reached) and step \(a.step) do not fit a run to \(recipe.targetSparsity)")
+            }
+            guard s.heldOut != nil else { throw bad("held_out", "missing for a run on the adaptive schedule") }
         }
         guard s.shots.count == s.completedShots else {
             throw bad("shots", "\(s.shots.count) shot reports for \(s.completedShots) completed shots")

@@ -24,6 +24,9 @@ public struct CompressionOptions {
     public var evalEvery = 1
     /// Keep plain dense weights (zeros included) instead of compressed storages, for other tools.
     public var denseOutput = false
+    /// Refuse (write nothing) when the held-out loss rose past the recipe's `maxLossRise`; otherwise
+    /// the run is written and the breach reported loudly.
+    public var strict = false
 
     public init(recipe: CompressionRecipe, output: String) {
         self.recipe = recipe
@@ -105,19 +108,38 @@ public final class CompressionJob {
         comp.evaluate = evaluate
         comp.evaluateEvery = o.evalEvery
         comp.log = log
-        let shotProgress = progressFactory("compress", recipe.shots)
-        shotProgress.update(state.completedShots)
+        // progress: shots of the linear plan, or thousandths of the target on the adaptive schedule
+        let adaptive = recipe.isAdaptive
+        let total = adaptive ? 1000 : recipe.shots
+        let done = { (s: CompressionState) in
+            adaptive ? Int(((s.adaptive?.reached ?? 0) / recipe.targetSparsity * 1000).rounded()) : s.completedShots
+        }
+        let shotProgress = progressFactory("compress", total)
+        shotProgress.update(done(state))
         try comp.run { report, state in
-            var line = String(format: "shot %d/%d: target %.4f, actual %.4f, %.1f s", report.shot, recipe.shots, report.targetSparsity,
+            let of = adaptive ? String(format: "(%.2f%% of %.2f%%)", 100 * report.targetSparsity, 100 * recipe.targetSparsity) : "/\(recipe.shots)"
+            var line = String(format: "shot %d%@: target %.4f, actual %.4f, %.1f s", report.shot, of, report.targetSparsity,
                               report.actualSparsity, report.seconds)
             for phase in [report.lowrank, report.lowrankFinal].compactMap({ $0 }) {
                 line += String(format: ", low-rank %d steps (%.1f s): first loss %.4f, last-epoch mean %.4f", phase.steps,
                                phase.seconds, phase.firstLoss, phase.epochLosses.last ?? phase.firstLoss)
             }
+            if let l = report.heldOutLoss { line += String(format: ", held-out loss %.4f", l) }
             if let p = report.perplexity { line += String(format: ", perplexity %.4f", p) }
             log(line)
-            if report.shot < recipe.shots { try saveCheckpoint(model: model, state: state, recipe: comp.recipe, source: source) }
-            shotProgress.update(report.shot)
+            if done(state) < total { try saveCheckpoint(model: model, state: state, recipe: comp.recipe, source: source) }
+            shotProgress.update(done(state))
+        }
+        if let v = comp.guardVerdict {
+            let what = String(format: "held-out loss rose by %.4f nats (perplexity ×%.2f) over the run; the bound is %.4f", v.rise, exp(v.rise), v.bound)
+            if v.passed {
+                log("guard: " + what)
+            } else if o.strict {
+                if fm.fileExists(atPath: checkpointDir) { try fm.removeItem(atPath: checkpointDir) }
+                throw CompressionJobError.guardFailed(rise: v.rise, bound: v.bound)
+            } else {
+                log("WARNING: the compressed model is degraded past the bound: " + what + ". It is written anyway (strict refuses it).")
+            }
         }
         if !o.denseOutput {
             // serve the zeros: compacted / 2:4 / sparse storages where they beat dense
@@ -144,23 +166,27 @@ public final class CompressionJob {
     func loadCalibration() throws -> (calibration: Calibration?, recipe: CompressionRecipe) {
         let o = options
         var recipe = o.recipe
-        guard recipe.method.needsData || recipe.lowrank != nil else { return (nil, recipe) }
+        let heldOut = recipe.heldOut ?? 0
+        guard recipe.method.needsData || recipe.lowrank != nil || heldOut > 0 else { return (nil, recipe) }
         let calibration: Calibration
         if let ids = o.idsFile {
-            calibration = try CalibrationInput.fromIDsFile(ids, vocabSize: opened.model.config.vocabSize)
+            calibration = try CalibrationInput.fromIDsFile(ids, vocabSize: opened.model.config.vocabSize, heldOut: heldOut)
         } else if let file = o.calibFile {
             guard o.seqlen <= opened.model.contextLength else {
                 throw CompressionJobError.seqlenExceedsContext(seqlen: o.seqlen, context: opened.model.contextLength)
             }
             calibration = try CalibrationInput.fromText(file: file, tokenizer: opened.requireTokenizer(), nsamples: o.nsamples,
-                                                        seqlen: o.seqlen, seed: o.seed)
+                                                        seqlen: o.seqlen, seed: o.seed, heldOut: heldOut)
         } else {
-            throw CompressionJobError.noCalibrationSource(needs: recipe.method.needsData ? .method : .lowrank, method: recipe.method)
+            throw CompressionJobError.noCalibrationSource(needs: recipe.method.needsData ? .method : recipe.lowrank != nil ? .lowrank : .heldOut,
+                                                          method: recipe.method)
         }
         recipe.calibration = CalibrationRecord(file: o.calibFile ?? o.idsFile ?? "", nsamples: calibration.windows.count,
                                                seqlen: calibration.windows.first?.count ?? 0, seed: o.idsFile == nil ? o.seed : nil,
-                                               offsets: calibration.offsets)
-        log("calibration: \(calibration.windows.count) windows of \(calibration.windows.first?.count ?? 0) tokens from \(calibration.source)")
+                                               offsets: calibration.offsets,
+                                               heldOutOffsets: calibration.heldOut.isEmpty ? nil : calibration.heldOutOffsets)
+        log("calibration: \(calibration.windows.count) windows of \(calibration.windows.first?.count ?? 0) tokens from \(calibration.source)"
+            + (calibration.heldOut.isEmpty ? "" : ", \(calibration.heldOut.count) more held out"))
         return (calibration, recipe)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Surgery
 
 /// Why a compression job refused to run. Messages name the job's parameters (`CompressionOptions`
@@ -18,6 +19,8 @@ public enum CompressionJobError: Error, CustomStringConvertible, Equatable {
     case sourceUnknown(checkpoint: String)
     /// The checkpoint's own contents are inconsistent or unreadable: the field and what is wrong.
     case badCheckpoint(checkpoint: String, field: String, detail: String)
+    /// `strict`: the held-out loss rose past the recipe's `max_loss_rise` (nats); nothing was written.
+    case guardFailed(rise: Double, bound: Double)
 
     public var description: String {
         switch self {
@@ -26,7 +29,7 @@ public enum CompressionJobError: Error, CustomStringConvertible, Equatable {
         case .seqlenExceedsContext(let L, let ctx):
             return "calibration windows of \(L) tokens (seqlen) exceed the model's context of \(ctx)"
         case .noCalibrationSource(let field, let method):
-            let needs = field == .method ? "method \(method.rawValue)" : "the low-rank correction (lowrank)"
+            let needs = field == .method ? "method \(method.rawValue)" : field == .lowrank ? "the low-rank correction (lowrank)" : "the held-out loss (held_out)"
             return "\(needs) needs calibration data: a calibration text (calibFile, e.g. wiki.valid.raw) or a file of token-id windows (idsFile)"
         case .recipeMismatch(let dir, let diffs):
             return "the checkpoint at \(dir) was made with another recipe (\(diffs.map(\.description).joined(separator: "; "))); delete it or do not resume"
@@ -36,6 +39,9 @@ public enum CompressionJobError: Error, CustomStringConvertible, Equatable {
             return "the checkpoint at \(dir) does not record its source model (an older version wrote it), so resuming could mix models; delete it or do not resume"
         case .badCheckpoint(let dir, let field, let detail):
             return "the checkpoint at \(dir) is damaged: \(field) \(detail); delete it or do not resume"
+        case .guardFailed(let rise, let bound):
+            return String(format: "the held-out loss rose by %.4f nats (perplexity ×%.2f), past the bound of %.4f (max_loss_rise); "
+                          + "nothing was written: use more shots or a lower sparsity, or raise the bound", rise, exp(rise), bound)
         }
     }
 }

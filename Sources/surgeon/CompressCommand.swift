@@ -7,7 +7,19 @@ import Toolkit
 struct CompressCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compress",
-        abstract: "Prune a model with the LLM Surgeon (or a baseline) and write the compressed model directory.")
+        abstract: "Prune a model with the LLM Surgeon (or a baseline) and write the compressed model directory.",
+        discussion: Self.defaultRecipeHelp)
+
+    static let defaultRecipeHelp = """
+        The default recipe (what runs when only --calib is given) is safe on every calibration draw we measured \
+        (docs/results.md, "Every calibration seed"): 32 windows of 512 tokens plus 4 held-out windows; for the \
+        surgeon the adaptive schedule, starting with steps of 2.5% (rows-columns) or 10% (unstructured, 2:4): \
+        after each shot the held-out loss is measured, and a shot that raises it past the bound (a rise no steeper \
+        than 3x the average so far, at least 4 nats per unit of sparsity; 2 for unstructured and 2:4) is undone and \
+        retried with half the step; the step grows 1.5x after a shot well within its bound (up to 5% / 10%). \
+        Every method's result is checked at the end: a held-out loss more than --max-loss-rise nats above the \
+        dense model's is reported loudly, and refused with --strict. The paper's schedule: --schedule linear --shots N.
+        """
 
     @OptionGroup var model: ModelOptions
     @Option(help: "rows-columns, unstructured or 2:4.")
@@ -16,8 +28,16 @@ struct CompressCommand: ParsableCommand {
     var method: String = "surgeon"
     @Option(help: "Target sparsity: the fraction of the block linear layers' parameters removed.")
     var sparsity: Double
-    @Option(help: "Number of pruning shots (the target grows linearly, curvature recomputed each shot).")
-    var shots: Int = 1
+    @Option(help: "Number of pruning shots (linear: the target grows by target/shots per shot, curvature recomputed each shot; adaptive: the first step is target/shots). Default: steps of 2.5% (rows-columns) or 10% (unstructured, 2:4) for the surgeon, 1 for the other methods.")
+    var shots: Int?
+    @Option(help: "linear (the paper's: equal steps) or adaptive (undo and retry a shot that raises the held-out loss past the bound; grow the step while shots go well). Default: adaptive for the surgeon, linear otherwise.")
+    var schedule: String?
+    @Option(name: .customLong("held-out"), help: "Calibration windows held out of the curvature to measure the held-out loss after each shot (default 4 when --calib or --ids-file is given; from an ids file, its last windows).")
+    var heldOut: Int?
+    @Option(name: .customLong("max-loss-rise"), help: "The guard: the most the held-out loss may rise over the whole run, in nats (default 1.0, perplexity ×2.72, when windows are held out).")
+    var maxLossRise: Double?
+    @Flag(help: "Refuse to write a result whose held-out loss rose past --max-loss-rise.")
+    var strict = false
     @Option(help: "Calibration text (rows joined with a space; wikitext-2 train is not available offline: use wiki.valid.raw).")
     var calib: String?
     @Option(name: .customLong("ids-file"), help: "Calibrate on these windows: a JSON array of arrays of token ids.")
@@ -93,6 +113,13 @@ struct CompressCommand: ParsableCommand {
         if evalFile == nil && (evalChunks != nil || evalSeqlen != nil || evalEvery != nil) {
             throw ValidationError("--eval-chunks, --eval-seqlen and --eval-every tune the evaluation: give --eval-file FILE")
         }
+        if let heldOut, heldOut < 0 { throw ValidationError("--held-out must be ≥ 0 (got \(heldOut))") }
+        if calib == nil && idsFile == nil && (heldOut ?? 0) > 0 {
+            throw ValidationError("--held-out takes its windows from the calibration data: give --calib FILE or --ids-file FILE")
+        }
+        if strict && (calib == nil && idsFile == nil || heldOut == 0) {
+            throw ValidationError("--strict checks the held-out loss: give --calib FILE (or --ids-file) and do not set --held-out 0")
+        }
         if lowrank == nil && (lowrankLR != nil || lowrankStepsPerShot != nil || lowrankFinalEpochs != nil || lowrankLayers != nil) {
             throw ValidationError("the --lowrank-* options tune the low-rank correction: turn it on with --lowrank RANK (paper: 8)")
         }
@@ -115,6 +142,12 @@ struct CompressCommand: ParsableCommand {
         }
         if traits.isLayerwise && r.shots != 1 {
             throw ValidationError("\(r.method.rawValue) prunes in one layer-by-layer pass at the full target: --shots must be 1 (got \(r.shots))")
+        }
+        if maxLossRise != nil && r.heldOut == nil {
+            throw ValidationError("--max-loss-rise has no effect without held-out windows: give --calib FILE (or --ids-file) and do not set --held-out 0")
+        }
+        if traits.isLayerwise && schedule == ShotSchedule.adaptive.rawValue {
+            throw ValidationError("--schedule adaptive has no effect: \(r.method.rawValue) prunes in one layer-by-layer pass (its result is still checked against --max-loss-rise)")
         }
     }
 
@@ -142,8 +175,37 @@ struct CompressCommand: ParsableCommand {
                                     layers: lowrankLayers.flatMap(LowRankLayers.init(rawValue:)) ?? d.layers, seed: seed)
         }
         let damping = DefaultDamping.forStructure(st)
+        let plan: ShotSchedule
+        if let schedule {
+            guard let p = ShotSchedule(rawValue: schedule) else {
+                throw ValidationError("--schedule must be linear or adaptive (got \(schedule))")
+            }
+            plan = p
+        } else {
+            plan = DefaultSchedule.schedule(m)
+        }
+        let multiShot = !m.traits.isLayerwise && (plan == .adaptive || DefaultSchedule.schedule(m) == .adaptive)
+        let shots = self.shots ?? (multiShot ? DefaultSchedule.shots(st, target: sparsity) : 1)
+        var adaptive: AdaptiveSchedule?
+        if plan == .adaptive && !m.traits.isLayerwise {
+            var a = DefaultSchedule.adaptive(st)
+            if self.shots != nil, sparsity > 0, shots >= 1 {   // the first step from --shots
+                a.firstStep = sparsity / Double(shots)
+                a.minStep = min(a.minStep, a.firstStep)
+                a.maxStep = max(a.maxStep, a.firstStep)
+            }
+            adaptive = a
+        }
+        let hasData = calib != nil || idsFile != nil
+        // without data an adaptive run still records its held-out windows: the job then asks for --calib
+        let held = heldOut ?? (hasData || (plan == .adaptive && !m.traits.isLayerwise) ? 4 : 0)
+        // the surgeon's unstructured / 2:4 joint update: 500 entries by default (the paper's 2000 costs
+        // 16x more per entry: over 20 minutes per shot on SmolLM2 at 2 cores)
+        let groups = groupEntries ?? (m.traits.updatesWeights && !m.traits.isLayerwise && st != .rowsColumns ? 500 : nil)
         let r = CompressionRecipe(method: m, structure: st, targetSparsity: sparsity, shots: shots, dampG: dampG ?? damping.g,
-                                  dampA: dampA ?? damping.a, updates: up, fisher: labels, lowrank: lowRank, groupEntries: groupEntries)
+                                  dampA: dampA ?? damping.a, updates: up, fisher: labels, lowrank: lowRank, groupEntries: groups,
+                                  schedule: m.traits.isLayerwise ? nil : plan, adaptive: adaptive, heldOut: held > 0 ? held : nil,
+                                  maxLossRise: held > 0 ? (maxLossRise ?? 1.0) : nil)
         do {
             try r.validate()
         } catch SurgeryError.invalidRecipe(let field, let message) {
@@ -170,6 +232,7 @@ struct CompressCommand: ParsableCommand {
             o.evalSeqlen = evalSeqlen ?? o.evalSeqlen
             o.evalEvery = evalEvery ?? o.evalEvery
             o.denseOutput = denseOutput
+            o.strict = strict
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil)
             let job = CompressionJob(opened: opened, options: o)
             job.log = { printError($0) }
@@ -218,7 +281,8 @@ struct CompressCommand: ParsableCommand {
         case .seqlenExceedsContext(let L, let ctx):
             return "--seqlen \(L) exceeds the model's context of \(ctx)"
         case .noCalibrationSource(let field, let m):
-            return "\(field == .method ? "method \(m.rawValue)" : "--lowrank") needs calibration data: --calib FILE (e.g. wiki.valid.raw) or --ids-file FILE"
+            let who = field == .method ? "method \(m.rawValue)" : field == .lowrank ? "--lowrank" : "the held-out loss (--schedule adaptive, --held-out, --max-loss-rise)"
+            return "\(who) needs calibration data: --calib FILE (e.g. wiki.valid.raw) or --ids-file FILE"
         case .recipeMismatch(let dir, let diffs):
             let lines = diffs.map { "\(flag($0.key)): checkpoint \($0.checkpoint), now \($0.now)" }
             return "the checkpoint at \(dir) was made with another recipe (\(lines.joined(separator: "; "))); delete it or drop --resume"
@@ -229,6 +293,9 @@ struct CompressCommand: ParsableCommand {
             return "the checkpoint at \(dir) does not record the model it was made from (an older version wrote it); delete it or drop --resume"
         case .badCheckpoint(let dir, let field, let detail):
             return "the checkpoint at \(dir) is damaged (\(field): \(detail)); delete it or drop --resume"
+        case .guardFailed(let rise, let bound):
+            return String(format: "the held-out loss rose by %.4f nats (perplexity ×%.2f), past --max-loss-rise %.4f; --strict: nothing was written. "
+                          + "Use more shots (--shots) or a lower --sparsity, or raise --max-loss-rise", rise, exp(rise), bound)
         }
     }
 
@@ -242,6 +309,8 @@ struct CompressCommand: ParsableCommand {
             "calibration.offsets": "calibration offsets", "lowrank": "--lowrank", "lowrank.rank": "--lowrank",
             "lowrank.learning_rate": "--lowrank-lr", "lowrank.steps_per_shot": "--lowrank-steps-per-shot",
             "lowrank.final_epochs": "--lowrank-final-epochs", "lowrank.layers": "--lowrank-layers", "lowrank.seed": "--seed",
+            "schedule": "--schedule", "adaptive": "--schedule adaptive", "held_out": "--held-out", "max_loss_rise": "--max-loss-rise",
+            "calibration.held_out_offsets": "--held-out/--seed", "adaptive.first_step": "--shots",
         ]
         return flags[key] ?? key
     }

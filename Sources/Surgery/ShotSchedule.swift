@@ -1,0 +1,106 @@
+import Foundation
+
+/// How the shots of a multi-shot run reach the target sparsity.
+public enum ShotSchedule: String, Codable, Sendable, CaseIterable {
+    /// The paper's: shot t of T prunes to t·s/T, whatever happens (surgeon.md §6).
+    case linear
+    /// Steps that adapt to the held-out loss: a shot whose held-out loss rises past the bound is
+    /// undone and the same target retried in smaller steps; the step grows again while shots go
+    /// well (`AdaptiveSchedule`).
+    case adaptive
+}
+
+/// The adaptive schedule's parameters (compression.json `adaptive`).
+///
+/// A shot from sparsity s₀ to s₁ = s₀ + Δ is accepted when the held-out loss (mean next-token
+/// cross-entropy on windows the curvature never sees) rises by at most
+///
+///     bound(Δ) = Δ · max(minRate, rateFactor · (L(s₀) − L(0)) / s₀)      (nats; s₀ = 0: minRate)
+///
+/// — a rise rate no steeper than `rateFactor` times the average rate so far, and never refused
+/// below `minRate` nats per unit of sparsity. A rejected shot is undone (the weights and state of
+/// s₀ restored, the curvature kept: it was measured there) and retried with Δ/2, down to `minStep`;
+/// a shot at `minStep` is accepted whatever it costs (and marked so). After a shot that rose by at
+/// most half its bound the step grows by `growth`, up to `maxStep`.
+public struct AdaptiveSchedule: Codable, Sendable, Equatable {
+    public var firstStep: Double
+    public var minStep: Double
+    public var maxStep: Double
+    public var growth: Double
+    /// Nats per unit of sparsity (0.1 nat for a 2.5% step with 4).
+    public var minRate: Double
+    public var rateFactor: Double
+
+    public init(firstStep: Double, minStep: Double, maxStep: Double, growth: Double = 1.5, minRate: Double = 4,
+                rateFactor: Double = 3) {
+        self.firstStep = firstStep
+        self.minStep = minStep
+        self.maxStep = maxStep
+        self.growth = growth
+        self.minRate = minRate
+        self.rateFactor = rateFactor
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case growth
+        case firstStep = "first_step", minStep = "min_step", maxStep = "max_step", minRate = "min_rate", rateFactor = "rate_factor"
+    }
+
+    /// The bound on the held-out loss rise of a step of `step` from sparsity `from`, where the
+    /// held-out loss is `loss` and was `denseLoss` before the first shot.
+    public func bound(step: Double, from: Double, loss: Double, denseLoss: Double) -> Double {
+        let rate = from > 0 ? max(minRate, rateFactor * max(0, loss - denseLoss) / from) : minRate
+        return step * rate
+    }
+
+    /// The step after an accepted shot that rose by `rise` against `bound`.
+    public func stepAfterAccepting(step: Double, rise: Double, bound: Double) -> Double {
+        rise <= bound / 2 ? min(maxStep, step * growth) : step
+    }
+
+    /// The step of the retry after a rejected one, or nil when `step` was already the smallest.
+    public func stepAfterRejecting(step: Double) -> Double? {
+        step <= minStep * (1 + 1e-9) ? nil : max(minStep, step / 2)
+    }
+
+    /// Checks the values (throws `invalidRecipe(.adaptive, ...)`).
+    public func validate() throws {
+        func bad(_ s: String) -> SurgeryError { .invalidRecipe(.adaptive, s) }
+        guard minStep > 0, minStep <= firstStep, firstStep <= maxStep, maxStep < 1 else {
+            throw bad("the steps must satisfy 0 < min_step ≤ first_step ≤ max_step < 1 (got \(minStep), \(firstStep), \(maxStep))")
+        }
+        guard growth >= 1, growth <= 4 else { throw bad("growth must be between 1 and 4 (got \(growth))") }
+        guard minRate > 0, minRate.isFinite else { throw bad("min_rate must be finite and > 0 (got \(minRate))") }
+        guard rateFactor >= 1, rateFactor.isFinite else { throw bad("rate_factor must be finite and ≥ 1 (got \(rateFactor))") }
+    }
+}
+
+/// The safe default recipe (docs/results.md "Every calibration seed"): what `compress` runs when
+/// no schedule flags are given.
+public enum DefaultSchedule {
+    /// Step of the first shot: 2.5% for rows and columns (single 5% first shots wrecked SmolLM2 on
+    /// some calibration draws), 10% for unstructured and 2:4.
+    public static func firstStep(_ structure: Structure) -> Double {
+        structure == .rowsColumns ? 0.025 : 0.1
+    }
+
+    /// The adaptive schedule for a structure.
+    public static func adaptive(_ structure: Structure) -> AdaptiveSchedule {
+        let first = firstStep(structure)
+        return structure == .rowsColumns
+            ? AdaptiveSchedule(firstStep: first, minStep: first / 8, maxStep: 0.05)
+            : AdaptiveSchedule(firstStep: first, minStep: first / 8, maxStep: 0.1, minRate: 2)
+    }
+
+    /// Shots of the linear schedule (and of the adaptive one's first plan) for a target: steps of
+    /// at most `firstStep`.
+    public static func shots(_ structure: Structure, target: Double) -> Int {
+        max(1, Int((target / firstStep(structure) - 1e-9).rounded(.up)))
+    }
+
+    /// The default schedule of a method: adaptive for the methods that update weights over several
+    /// shots (the surgeon), linear for the others.
+    public static func schedule(_ method: PruningMethod) -> ShotSchedule {
+        method.traits.updatesWeights && !method.traits.isLayerwise ? .adaptive : .linear
+    }
+}
