@@ -13,13 +13,20 @@ struct TokenizeCommand: ParsableCommand {
     var json = false
     @Flag(name: .customLong("no-special"), help: "Do not add the tokenizer's special tokens (BOS).")
     var noSpecial = false
+    @Option(name: .shortAndLong, help: "Tokenize this file's contents instead of the text argument.")
+    var file: String?
     @Argument(help: "The text.")
-    var text: String
+    var text: String?
+
+    func validate() throws {
+        guard (text == nil) != (file == nil) else { throw ValidationError("give the text as an argument or --file FILE (one of them)") }
+    }
 
     func run() throws {
-        try runReportingErrors(FlagNames(paths: [model: "-m"])) {
+        try runReportingErrors(FlagNames(paths: FlagNames.given([(model, "-m"), (file, "-f")]))) {
             let files = try ModelFiles.open(model)
             let (tokenizer, _) = try ModelLoader.loadTokenizer(files)
+            let text = try file.map { try EvalText.read($0) } ?? self.text ?? ""
             let ids = tokenizer.encode(text, addSpecialTokens: !noSpecial)
             let pieces = ids.map { tokenizer.piece(for: $0) }
             if json {

@@ -1,5 +1,6 @@
 import XCTest
 import Runtime
+import Surgery
 import Toolkit
 @testable import surgeon
 
@@ -24,13 +25,7 @@ final class OutputCommandTests: XCTestCase {
 
     /// The message ArgumentParser prints for a refused compress / calibrate command line.
     func refusal(compress args: [String], file: StaticString = #filePath, line: UInt = #line) -> String {
-        do {
-            _ = try CompressCommand.parse(args)
-            XCTFail("accepted: \(args)", file: file, line: line)
-            return ""
-        } catch {
-            return CompressCommand.message(for: error)
-        }
+        compressRefusal(args, file: file, line: line)
     }
 
     func refusal(calibrate args: [String], file: StaticString = #filePath, line: UInt = #line) -> String {
@@ -172,5 +167,63 @@ final class OutputCommandTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("--sparsity"), r.stderr)
         XCTAssertFalse(r.stderr.contains("EncodingError"), r.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
+    }
+}
+
+/// The schedule flags (issue 21): the default recipe, and refusals before loading.
+final class ScheduleFlagTests: XCTestCase {
+    let base = ["-m", "/no/such/model", "-o", "/tmp/never-written", "--calib", "/x"]
+
+    func testDefaultRecipeIsAdaptiveWithHeldOutWindowsAndAGuard() throws {
+        let r = try CompressCommand.parse(base + ["--sparsity", "0.1"]).recipe()
+        XCTAssertEqual(r.schedule, .adaptive)
+        XCTAssertEqual(r.shots, 4)
+        XCTAssertEqual(r.adaptive, DefaultSchedule.adaptive(.rowsColumns))
+        XCTAssertEqual(r.heldOut, 4)
+        XCTAssertEqual(r.maxLossRise, 1.0)
+        // the paper's schedule, as is
+        let paper = try CompressCommand.parse(base + ["--sparsity", "0.3", "--schedule", "linear", "--shots", "40"]).recipe()
+        XCTAssertEqual(paper.schedule, .linear)
+        XCTAssertNil(paper.adaptive)
+        XCTAssertEqual(paper.shots, 40)
+        // --shots sets the adaptive schedule's first step
+        let eight = try CompressCommand.parse(base + ["--sparsity", "0.2", "--shots", "8"]).recipe()
+        XCTAssertEqual(eight.adaptive?.firstStep ?? 0, 0.025, accuracy: 1e-12)
+        // one-shot methods: linear, one shot, still guarded
+        let sgpt = try CompressCommand.parse(base + ["--sparsity", "0.5", "--structure", "unstructured", "--method", "sparsegpt"]).recipe()
+        XCTAssertNil(sgpt.schedule)
+        XCTAssertEqual(sgpt.shots, 1)
+        XCTAssertEqual(sgpt.maxLossRise, 1.0)
+        // the surgeon's element structures: 10% steps, 500 entries per joint solve
+        let u = try CompressCommand.parse(base + ["--sparsity", "0.5", "--structure", "unstructured"]).recipe()
+        XCTAssertEqual(u.shots, 5)
+        XCTAssertEqual(u.groupEntries, 500)
+    }
+
+    func testScheduleFlagsAreRefusedBeforeLoading() {
+        let cases: [([String], String)] = [
+            (base + ["--sparsity", "0.1", "--schedule", "cosine"], "--schedule must be linear or adaptive"),
+            (base + ["--sparsity", "0.1", "--held-out=-1"], "--held-out must be ≥ 0"),
+            (base + ["--sparsity", "0.1", "--held-out", "0", "--max-loss-rise", "2", "--schedule", "linear"], "--max-loss-rise has no effect"),
+            (base + ["--sparsity", "0.1", "--held-out", "0"], "--held-out"),
+            (["-m", "/m", "-o", "/o", "--sparsity", "0.1", "--method", "magnitude", "--strict"], "--strict checks the held-out loss"),
+            (base + ["--sparsity", "0.5", "--structure", "unstructured", "--method", "wanda", "--schedule", "adaptive"], "--schedule adaptive has no effect"),
+            (base + ["--sparsity", "0.1", "--max-loss-rise", "0"], "--max-loss-rise"),
+        ]
+        for (args, expected) in cases {
+            let message = compressRefusal(args)
+            XCTAssertTrue(message.contains(expected), "\(args): \(message)")
+        }
+    }
+}
+
+/// The message ArgumentParser prints for a refused compress command line.
+func compressRefusal(_ args: [String], file: StaticString = #filePath, line: UInt = #line) -> String {
+    do {
+        _ = try CompressCommand.parse(args)
+        XCTFail("accepted: \(args)", file: file, line: line)
+        return ""
+    } catch {
+        return CompressCommand.message(for: error)
     }
 }
