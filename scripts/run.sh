@@ -13,7 +13,7 @@ WIKI=../shared/data/wikitext-2-raw
 OUT=out/smollm2-surgeon-rows-columns-10
 THREADS=${THREADS:-2}
 
-$B compress -m "$MODEL" --structure rows-columns --method surgeon --sparsity 0.1 --shots 8 \
+$B compress -m "$MODEL" --structure rows-columns --method surgeon --sparsity 0.1 \
    --calib "$WIKI/wiki.valid.raw" --nsamples 16 --seqlen 256 --seed 100 -t "$THREADS" -o "$OUT" --overwrite
 echo "== wikitext-2 test perplexity (paper protocol, first 4 segments of 2048 tokens)"
 echo -n "dense:      "; $B perplexity -m "$MODEL" -f "$WIKI/wiki.test.raw" --chunks 4 -t "$THREADS" 2>/dev/null
