@@ -49,6 +49,12 @@ public struct CompressionSummary {
                                 "seconds": seconds, "peak_rss_bytes": peakRSS, "output": output]
         d["ppl_before"] = pplBefore ?? NSNull()
         d["ppl_after"] = pplAfter ?? NSNull()
+        if let h = report.heldOut {
+            d["held_out_loss_before"] = h.dense
+            d["held_out_loss_after"] = h.current
+        }
+        if let g = report.guardVerdict { d["guard_passed"] = g.passed }
+        if let a = report.attempts { d["attempts"] = a.count; d["rejected"] = a.filter { $0.verdict == .rejected }.count }
         return d
     }
 }
