@@ -45,6 +45,9 @@ final class BackwardTests: XCTestCase {
 
     func testGradientsTinyOPT() throws { try checkGradients("tiny-opt") }
     func testGradientsTinyLlama() throws { try checkGradients("tiny-llama") }
+    func testGradientsTinyQwen2() throws { try checkGradients("tiny-qwen2") }
+    func testGradientsTinyMistral() throws { try checkGradients("tiny-mistral") }
+    func testGradientsTinyLlama3() throws { try checkGradients("tiny-llama3") }
 
     /// Central differences of the loss (an independent forward: InferenceSession) for a few weights of
     /// every kind, each chosen at random among the coordinates whose gradient is ≥ 30% of the tensor's

@@ -1,5 +1,5 @@
-/// A Llama model (descriptor: `ArchitectureDescriptor.llama`; block: `LlamaBlock`): embedding,
-/// blocks, final RMSNorm, tied or untied lm_head.
+/// A Llama-shaped model (descriptors `.llama`, `.qwen2`, `.mistral`; block: `LlamaBlock`):
+/// embedding, blocks, final RMSNorm, tied or untied lm_head.
 public final class LlamaModel: CausalLM {
     public let config: ModelConfig
     public var embed: [Float]          // [V, C]
@@ -16,7 +16,7 @@ public final class LlamaModel: CausalLM {
         norm = try w.load("model.norm.weight", shape: [C]).data
         lmHead = c.tieEmbeddings ? Linear(dense: Tensor(shape: [V, C], data: embed))
                                  : Linear(dense: try w.load("lm_head.weight", shape: [V, C]))
-        rope = RoPETable(headDim: c.headDim, positions: c.maxPositions, theta: c.ropeTheta)
+        rope = RoPETable(headDim: c.headDim, positions: c.maxPositions, theta: c.ropeTheta, scaling: c.ropeScaling)
     }
 
     public var headInput: Int { config.hiddenSize }
@@ -48,7 +48,7 @@ public final class LlamaModel: CausalLM {
 
     // MARK: block by block (calibration) and training
 
-    public var architecture: ArchitectureDescriptor { .llama }
+    public var architecture: ArchitectureDescriptor { config.architecture.descriptor }
     public var blockCount: Int { blocks.count }
 
     public func blockInput(_ tokens: [Int32]) throws -> [Float] {

@@ -64,10 +64,10 @@ public struct CompactAttention: Sendable {
     /// One attention sub-block at the compact sizes.
     /// x: [T, C] normalized input; residual: [T, C'] (+= o_proj(attention));
     /// kCache, vCache: this layer's caches with pos0 positions filled, rows of kWidth / vWidth floats;
-    /// qBuf: [T, ≥ qWidth] and att: [T, ≥ outWidth] scratch; rope: nil for OPT.
+    /// qBuf: [T, ≥ qWidth] and att: [T, ≥ outWidth] scratch; rope: nil for OPT; window: sliding window (0: none).
     public func forward(_ x: UnsafePointer<Float>, T: Int, residual: UnsafeMutablePointer<Float>,
                         kCache: UnsafeMutablePointer<Float>, vCache: UnsafeMutablePointer<Float>, pos0: Int, rope: RoPETable?,
-                        scale: Float, qBuf: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>) {
+                        scale: Float, qBuf: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, window: Int = 0) {
         let L = layout
         let kNew = kCache + pos0 * L.kWidth, vNew = vCache + pos0 * L.vWidth
         Linear.forwardManyKept(x, T: T, q, qBuf, k, kNew, v, vNew)
@@ -76,7 +76,7 @@ public struct CompactAttention: Sendable {
             rope.apply(kNew, ld: L.kWidth, T: T, pos0: pos0, offsets: L.kOffset, pairs: pairs, groupSize: 1)
         }
         attentionForward(q: qBuf, k: kCache, ldk: L.kWidth, v: vCache, ldv: L.vWidth, out: att, T: T, pos0: pos0,
-                         layout: L, scale: scale)
+                         layout: L, scale: scale, window: window)
         o.forward(prefixInput: att, n: L.outWidth, residual, T: T, accumulate: true)
     }
 
