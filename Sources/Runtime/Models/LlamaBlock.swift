@@ -98,15 +98,15 @@ public struct LlamaBlock: Sendable {
         if pass.compactPlans, let a = attention, a.matches(self.q, self.k, self.v, o) {
             // heads at their kept sizes; the cache rows hold the compact k, v
             a.forward(xn, T: T, residual: x, kCache: pass.k, vCache: pass.v, pos0: p0, rope: rope, scale: scale,
-                      qBuf: q, att: att, window: window)
+                      qBuf: q, att: att, window: window, positionOffset: pass.positionOffset)
         } else {
             if let obs = pass.observer {
                 report(obs, arch, block: l, [(0, self.q, nil), (1, self.k, nil), (2, self.v, nil)], input: xn, T: T)
             }
             let kRows = pass.k + p0 * kvDim, vRows = pass.v + p0 * kvDim
             Linear.forwardMany(xn, T: T, self.q, q, self.k, kRows, self.v, vRows)
-            rope.apply(q, ld: qDim, T: T, heads: c.numHeads, pos0: p0)
-            rope.apply(kRows, ld: kvDim, T: T, heads: c.numKVHeads, pos0: p0)
+            rope.apply(q, ld: qDim, T: T, heads: c.numHeads, pos0: p0 + pass.positionOffset)
+            rope.apply(kRows, ld: kvDim, T: T, heads: c.numKVHeads, pos0: p0 + pass.positionOffset)
             if let s = saved {
                 attentionTrainingForward(q: q, ldq: qDim, k: pass.k, v: pass.v, ldkv: kvDim, out: att, lse: s.lse.pointer,
                                          T: T, heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale,
