@@ -107,4 +107,36 @@ final class ArchitectureCompressionTests: XCTestCase {
             XCTAssertTrue(InspectReport(model: m).layers.allSatisfy(\.validTwoFour), name)
         }
     }
+
+    /// The other methods on each variant: the unstructured surgeon, the baselines (K-OBD, L-OBD,
+    /// magnitude, Wanda, SparseGPT) and the low-rank correction reach their target and leave a
+    /// model whose logits are finite and whose full and cached passes agree.
+    func testUnstructuredBaselinesAndLowRank() throws {
+        let runs: [(PruningMethod, Structure, LowRankRecipe?)] = [
+            (.surgeon, .unstructured, nil), (.kobd, .rowsColumns, nil), (.lobd, .unstructured, nil),
+            (.wanda, .unstructured, nil), (.sparsegpt, .unstructured, nil),
+            (.magnitude, .unstructured, LowRankRecipe(rank: 2, learningRate: 1e-3, stepsPerShot: 1, finalEpochs: 1, layers: .attn, seed: 1)),
+        ]
+        // every method on Qwen2 (biases); the cheap ones on the others (the surgeon's unstructured and
+        // 2:4 passes take seconds per fixture)
+        for name in Self.fixtures {
+            for (method, structure, lowRank) in runs where name == "tiny-qwen2" || [.wanda, .magnitude].contains(method) {
+                let m = try loadModel(ModelFiles.open(Fixtures.fixture(name)))
+                let c = try Compressor(model: m, method: method, structure: structure, targetSparsity: 0.3,
+                                       shots: method.isLayerwise || method == .surgeon ? 1 : 2, dampG: 0.01, dampA: 0.01,
+                                       calibration: try calibration(m, seed: 9), lowRank: lowRank)
+                let label = "\(name) \(method.rawValue) \(structure.rawValue)"
+                try c.run()
+                XCTAssertEqual(c.actualSparsity(), 0.3, accuracy: 0.02, label)
+                let ids: [Int32] = (0..<40).map { Int32(($0 * 13 + 7) % m.config.vocabSize) }
+                let full = try InferenceSession(model: m).logitsForAll(ids)
+                XCTAssertTrue(full.allSatisfy(\.isFinite), label)
+                let s = InferenceSession(model: m)
+                _ = try s.feed(Array(ids[0..<39]))
+                let V = m.config.vocabSize
+                XCTAssertLessThanOrEqual(maxAbsDiff(Array(try s.step(ids[39])), Array(full[39 * V..<40 * V])), 1e-4, label)
+                if lowRank != nil { XCTAssertNotNil(c.state.shots.first?.lowrank, label) }
+            }
+        }
+    }
 }
