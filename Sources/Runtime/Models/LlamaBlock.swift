@@ -1,5 +1,6 @@
-/// One Llama decoder block: x += o(attention(rope(q, k), v)) over RMSNorm(x), then
-/// x += down(silu(gate) · up) over RMSNorm(x). Its single forward serves inference, calibration
+/// One Llama-shaped decoder block (Llama, Qwen2, Mistral): x += o(attention(rope(q, k), v)) over
+/// RMSNorm(x), then x += down(silu(gate) · up) over RMSNorm(x). q/k/v biases, the sliding window
+/// and the RoPE scaling come from the config. Its single forward serves inference, calibration
 /// and training (see `BlockPass`); its backward sits right after it.
 public struct LlamaBlock: Sendable {
     public var inputNorm: [Float]
@@ -61,7 +62,7 @@ public struct LlamaBlock: Sendable {
     mutating func detectPlans(_ c: ModelConfig) {
         mlpChain = MLPChain.detect(first: gate, second: up, last: down)
         attention = CompactAttention.detect(q: q, k: k, v: v, o: o, heads: c.numHeads, kvHeads: c.numKVHeads,
-                                            headDim: c.headDim, rotary: true)
+                                            headDim: c.headDim, rotary: c.architecture.descriptor.rotary)
     }
 
     /// What the backward pass needs from one block (everything else is recomputed).

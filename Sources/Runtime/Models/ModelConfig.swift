@@ -105,7 +105,7 @@ public struct ModelConfig: Sendable, Equatable {
 // MARK: - Hugging Face config.json
 
 extension ModelConfig {
-    /// Reads a Hugging Face `config.json` (OPT or Llama families).
+    /// Reads a Hugging Face `config.json` (OPT, Llama, Qwen2, Mistral).
     public static func fromHuggingFace(path: String) throws -> ModelConfig {
         guard FileManager.default.fileExists(atPath: path) else { throw ModelError.fileNotFound(path: path) }
         guard let data = FileManager.default.contents(atPath: path) else {
