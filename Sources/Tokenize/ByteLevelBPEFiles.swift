@@ -16,8 +16,13 @@ extension ByteLevelBPETokenizer {
         if model["byte_fallback"] as? Bool == true {
             throw TokenizerError.unsupported(path: path, reason: "a byte-fallback (SentencePiece-style) BPE, not byte-level")
         }
+        var nfc = false
         if let normalizer = root["normalizer"], !(normalizer is NSNull) {
-            throw TokenizerError.unsupported(path: path, reason: "a normalizer (\(Self.typeName(normalizer)))")
+            // NFC (Qwen2) is implemented; any other normalizer is refused by name
+            guard Self.typeName(normalizer) == "NFC" else {
+                throw TokenizerError.unsupported(path: path, reason: "a normalizer (\(Self.typeName(normalizer))); only NFC is implemented")
+            }
+            nfc = true
         }
         let pre = try Self.preTokenizer(root["pre_tokenizer"], path: path)
         guard let vocab = model["vocab"] as? [String: Any] else {
@@ -45,7 +50,7 @@ extension ByteLevelBPETokenizer {
         try self.init(tokens: tokens, tokenTypes: types, merges: merges,
                       bosId: prefix ?? idOf(config.bosToken), eosId: suffix ?? idOf(config.eosToken),
                       addBOS: prefix != nil, addEOS: suffix != nil, preTokenizer: pre,
-                      ignoreMerges: model["ignore_merges"] as? Bool ?? false)
+                      ignoreMerges: model["ignore_merges"] as? Bool ?? false, normalizesNFC: nfc)
     }
 
     /// From GPT-2-style `vocab.json` + `merges.txt`; `config` gives the special tokens
@@ -146,8 +151,28 @@ extension ByteLevelBPETokenizer {
         (value as? [String: Any])?["type"] as? String ?? "unknown"
     }
 
-    /// ByteLevel(use_regex) is GPT-2's pattern; Sequence[Digits(individual), ByteLevel] is SmolLM's.
+    /// ByteLevel(use_regex) is GPT-2's pattern; Sequence[Digits(individual), ByteLevel] is SmolLM's;
+    /// Sequence[Split(Llama-3's or Qwen2's regex, Isolated), ByteLevel(use_regex false)] is theirs.
     private static func preTokenizer(_ value: Any?, path: String) throws -> PreTokenizer {
+        if let d = value as? [String: Any], d["type"] as? String == "Sequence",
+           let list = d["pretokenizers"] as? [[String: Any]], list.count == 2, list[0]["type"] as? String == "Split" {
+            let split = list[0]
+            guard let pattern = (split["pattern"] as? [String: Any])?["Regex"] as? String else {
+                throw TokenizerError.unsupported(path: path, reason: "pre_tokenizer Split on \(split["pattern"].map { "\($0)" } ?? "nothing") (only the Llama-3 and Qwen2 regexes are implemented)")
+            }
+            guard let pre = PreTokenizer(splitPattern: pattern) else {
+                throw TokenizerError.unsupported(path: path, reason: "pre_tokenizer Split regex \(pattern) (only the Llama-3 and Qwen2 regexes are implemented)")
+            }
+            guard split["behavior"] as? String == "Isolated", split["invert"] as? Bool != true else {
+                throw TokenizerError.unsupported(path: path, reason: "pre_tokenizer Split with behavior \(split["behavior"] ?? "none") (Isolated is implemented)")
+            }
+            let byteLevel = list[1]
+            guard byteLevel["type"] as? String == "ByteLevel", byteLevel["use_regex"] as? Bool == false,
+                  byteLevel["add_prefix_space"] as? Bool != true else {
+                throw TokenizerError.unsupported(path: path, reason: "pre_tokenizer Split followed by \(typeName(byteLevel)) (ByteLevel without its own regex is implemented)")
+            }
+            return pre
+        }
         func isPlainByteLevel(_ v: Any?) -> Bool {
             guard let d = v as? [String: Any], d["type"] as? String == "ByteLevel" else { return false }
             return d["add_prefix_space"] as? Bool != true && d["use_regex"] as? Bool != false
@@ -159,7 +184,7 @@ extension ByteLevelBPETokenizer {
            isPlainByteLevel(list[1]) {
             return .smollm
         }
-        throw TokenizerError.unsupported(path: path, reason: "pre_tokenizer \(typeName(value)) (supported: ByteLevel, Digits + ByteLevel)")
+        throw TokenizerError.unsupported(path: path, reason: "pre_tokenizer \(typeName(value)) (supported: ByteLevel, Digits + ByteLevel, Llama-3 / Qwen2 Split + ByteLevel)")
     }
 
     /// The special tokens the post-processor puts before and after a single sequence.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Byte-level BPE (GPT-2, OPT, SmolLM2): text is cut into words by a `PreTokenizer`, each
 /// word's UTF-8 bytes start as one token per byte, and ranked merges join them.
 /// Special tokens (control and user-defined entries) written in the text are matched first.
@@ -9,6 +11,8 @@ public final class ByteLevelBPETokenizer: Tokenizer {
     /// Whether `addSpecialTokens` appends the EOS id.
     public let addsEOS: Bool
     public let preTokenizer: PreTokenizer
+    /// Text between special tokens is put in Unicode NFC before it is split (Qwen2's normalizer).
+    public let normalizesNFC: Bool
     public let specialTokens: [String: Int32]
     public let stopIds: Set<Int32>
 
@@ -30,7 +34,7 @@ public final class ByteLevelBPETokenizer: Tokenizer {
     ///   `ignore_merges`).
     public init(tokens: [String], tokenTypes: [TokenType]? = nil, merges: [(String, String)],
                 bosId: Int32?, eosId: Int32?, addBOS: Bool, addEOS: Bool = false,
-                preTokenizer: PreTokenizer = .gpt2, ignoreMerges: Bool = false) throws {
+                preTokenizer: PreTokenizer = .gpt2, ignoreMerges: Bool = false, normalizesNFC: Bool = false) throws {
         let types = tokenTypes ?? Array(repeating: .normal, count: tokens.count)
         guard types.count == tokens.count else {
             throw TokenizerError.inconsistentVocabulary(reason: "\(tokens.count) tokens but \(types.count) token types")
@@ -88,6 +92,7 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         self.addsEOS = addEOS && eosId != nil
         self.preTokenizer = preTokenizer
         self.ignoreMerges = ignoreMerges
+        self.normalizesNFC = normalizesNFC
         var stops = Set(endOfTurnContents.compactMap { specials[$0] })
         if let eosId { stops.insert(eosId) }
         self.stopIds = stops
@@ -98,6 +103,7 @@ public final class ByteLevelBPETokenizer: Tokenizer {
     /// `add_bos_token` (absent: false) and `pre` (absent: GPT-2).
     public convenience init(ggufTokens tokens: [String], merges: [String], tokenTypes: [Int32]?,
                             bosId: Int32?, eosId: Int32?, addBOS: Bool?, pre: String?) throws {
+        let preTokenizer = try PreTokenizer(ggufName: pre)
         var pairs: [(String, String)] = []
         pairs.reserveCapacity(merges.count)
         for (i, m) in merges.enumerated() {
@@ -106,7 +112,7 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         }
         try self.init(tokens: tokens, tokenTypes: tokenTypes?.map(TokenType.init(gguf:)), merges: pairs,
                       bosId: bosId, eosId: eosId, addBOS: addBOS ?? false,
-                      preTokenizer: try PreTokenizer(ggufName: pre))
+                      preTokenizer: preTokenizer, normalizesNFC: preTokenizer == .qwen2)
     }
 
     public func encode(_ text: String, addSpecialTokens: Bool) -> [Int32] {
@@ -121,27 +127,35 @@ public final class ByteLevelBPETokenizer: Tokenizer {
         var cache: [ArraySlice<UInt8>: [Int32]] = [:]
         var merger = PairMerger()
         var words: [Range<Int>] = []
+        // the words of text `src[range]`, each encoded (cached by its bytes)
+        func encodeText(_ src: [UInt8], _ buf: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
+            words.removeAll(keepingCapacity: true)
+            preTokenizer.split(buf, range, into: &words)
+            for word in words {
+                if word.count == 1 {
+                    let id = byteIds[Int(buf[word.lowerBound])]
+                    if id >= 0 { out.append(id) }
+                } else if let known = cache[src[word]] {
+                    out.append(contentsOf: known)
+                } else {
+                    let ids = encodeWord(src[word], merger: &merger)
+                    cache[src[word]] = ids
+                    out.append(contentsOf: ids)
+                }
+            }
+        }
         bytes.withUnsafeBufferPointer { buf in
             let segments = parseSpecialTokens ? matcher.segments(buf) : (buf.isEmpty ? [] : [.text(0..<buf.count)])
             for segment in segments {
                 switch segment {
                 case .special(let id):
                     out.append(id)
+                case .text(let range) where normalizesNFC:
+                    let text = String(decoding: buf[range], as: UTF8.self).precomposedStringWithCanonicalMapping
+                    let normalized = Array(text.utf8)
+                    normalized.withUnsafeBufferPointer { encodeText(normalized, $0, 0..<normalized.count) }
                 case .text(let range):
-                    words.removeAll(keepingCapacity: true)
-                    preTokenizer.split(buf, range, into: &words)
-                    for word in words {
-                        if word.count == 1 {
-                            let id = byteIds[Int(buf[word.lowerBound])]
-                            if id >= 0 { out.append(id) }
-                        } else if let known = cache[bytes[word]] {
-                            out.append(contentsOf: known)
-                        } else {
-                            let ids = encodeWord(bytes[word], merger: &merger)
-                            cache[bytes[word]] = ids
-                            out.append(contentsOf: ids)
-                        }
-                    }
+                    encodeText(bytes, buf, range)
                 }
             }
         }

@@ -19,6 +19,7 @@ public struct ChatMessage: Equatable, Sendable {
 public enum ChatTemplateError: Error, CustomStringConvertible, Equatable {
     case unknownName(String)
     case rolesMustAlternate(index: Int, role: String)
+    case mistralRolesMustAlternate(index: Int, role: String)
 
     public var description: String {
         switch self {
@@ -26,6 +27,8 @@ public enum ChatTemplateError: Error, CustomStringConvertible, Equatable {
             return "unknown chat template \"\(n)\"; choose one of: \(ChatTemplate.names.joined(separator: ", "))"
         case .rolesMustAlternate(let i, let r):
             return "the Llama-2 chat format needs user/assistant/user/... after an optional system message, but message \(i) is from \(r)"
+        case .mistralRolesMustAlternate(let i, let r):
+            return "the Mistral [INST] chat format needs user/assistant/user/... after an optional system message, but message \(i) is from \(r)"
         }
     }
 }
@@ -37,16 +40,27 @@ public enum ChatTemplate: Equatable, Sendable {
     case chatML(defaultSystemPrompt: String?)
     /// Llama-2 chat: `<s>[INST] <<SYS>>\nsystem\n<</SYS>>\n\nuser [/INST] answer </s>` ...
     case llama2
+    /// Llama-3 headers: `<|begin_of_text|>` then `<|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>`
+    /// per message (contents trimmed). `dated` (Llama-3.1+ templates): a system block always comes
+    /// first, opening with the knowledge-cutoff and date lines those templates write: the fixed
+    /// "26 Jul 2024" of Llama-3.1 templates, or today's date where the template asks for
+    /// `strftime_now` (Llama-3.2, `today`).
+    case llama3(dated: Bool, today: Bool = false)
+    /// Mistral instruct: `<s>[INST] user [/INST]answer</s>[INST] ...`; a system message joins the
+    /// first user message (`system\n\nuser`).
+    case mistral
     /// No template: the contents one after another, for plain completion (OPT).
     case none
 
     /// Names accepted by `init(name:)` (`--chat-template NAME`).
-    public static let names = ["chatml", "llama2", "none"]
+    public static let names = ["chatml", "llama2", "llama3", "mistral", "none"]
 
     public init(name: String) throws {
         switch name.lowercased() {
         case "chatml": self = .chatML(defaultSystemPrompt: nil)
         case "llama2", "llama-2": self = .llama2
+        case "llama3", "llama-3": self = .llama3(dated: false)
+        case "mistral": self = .mistral
         case "none", "completion": self = .none
         default: throw ChatTemplateError.unknownName(name)
         }
@@ -56,6 +70,8 @@ public enum ChatTemplate: Equatable, Sendable {
         switch self {
         case .chatML: return "chatml"
         case .llama2: return "llama2"
+        case .llama3: return "llama3"
+        case .mistral: return "mistral"
         case .none: return "none"
         }
     }
@@ -67,6 +83,10 @@ public enum ChatTemplate: Equatable, Sendable {
             self = .chatML(defaultSystemPrompt: Self.defaultChatMLSystemPrompt(in: template))
         } else if template.contains("[INST]") && template.contains("<<SYS>>") {
             self = .llama2
+        } else if template.contains("<|start_header_id|>") {
+            self = .llama3(dated: template.contains("Cutting Knowledge Date"), today: template.contains("strftime_now"))
+        } else if template.contains("[INST]") {
+            self = .mistral
         } else {
             return nil
         }
@@ -89,7 +109,12 @@ public enum ChatTemplate: Equatable, Sendable {
     }
 
     /// Whether the rendered prompt already holds the BOS token (encode it without adding one).
-    public var rendersBOS: Bool { self == .llama2 }
+    public var rendersBOS: Bool {
+        switch self {
+        case .llama2, .llama3, .mistral: return true
+        case .chatML, .none: return false
+        }
+    }
 
     public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
         switch self {
@@ -103,6 +128,11 @@ public enum ChatTemplate: Equatable, Sendable {
             return out
         case .llama2:
             return try Self.renderLlama2(messages)
+        case .llama3(let dated, let today):
+            let date = today ? Self.todayString() : "26 Jul 2024"
+            return Self.renderLlama3(messages, dated: dated, date: date, addGenerationPrompt: addGenerationPrompt)
+        case .mistral:
+            return try Self.renderMistral(messages)
         case .none:
             return messages.map(\.content).joined()
         }

@@ -7,18 +7,40 @@
 /// `.smollm` first isolates every number character (`\p{N}`), as SmolLM2's
 /// `Digits(individual_digits)` pre-tokenizer and llama.cpp's `smollm` pre-type do, then applies
 /// the GPT-2 pattern to the text between them.
+///
+/// `.llama3` and `.qwen2` are the patterns of Llama-3's and Qwen2's `Split` pre-tokenizers
+/// (`Llama3Pattern.swift`), which differ only in how many number characters one word holds
+/// (1 to 3 for Llama-3, 1 for Qwen2).
 public enum PreTokenizer: String, Sendable {
     case gpt2
     case smollm
+    case llama3
+    case qwen2
 
     /// The pre-tokenizer named by GGUF's `tokenizer.ggml.pre` (nil or absent: GPT-2).
     public init(ggufName name: String?) throws {
         switch name {
         case nil, "gpt2", "gpt-2": self = .gpt2
         case "smollm": self = .smollm
+        case "llama-bpe", "llama3": self = .llama3
+        case "qwen2": self = .qwen2
         case let other?: throw TokenizerError.unknownPreTokenizer(name: other)
         }
     }
+
+    /// The pre-tokenizer whose `Split` regex is `pattern` (as tokenizer.json spells it), if any.
+    public init?(splitPattern pattern: String) {
+        switch pattern {
+        case Self.llama3Pattern: self = .llama3
+        case Self.qwen2Pattern: self = .qwen2
+        default: return nil
+        }
+    }
+
+    /// Llama-3's pattern (tokenizer.json `pre_tokenizer.pretokenizers[0].pattern.Regex`).
+    public static let llama3Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    /// Qwen2's pattern: Llama-3's with single number characters.
+    public static let qwen2Pattern = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
 
     /// The words of `text`, in order (their concatenation is `text`).
     public func words(in text: String) -> [String] {
@@ -43,6 +65,10 @@ public enum PreTokenizer: String, Sendable {
                 runStart = i + 1
             }
             if runStart < scalars.count { scalars.splitGPT2(bytes, runStart..<scalars.count, into: &words) }
+        case .llama3:
+            scalars.splitLlama3(bytes, 0..<scalars.count, maxDigits: 3, into: &words)
+        case .qwen2:
+            scalars.splitLlama3(bytes, 0..<scalars.count, maxDigits: 1, into: &words)
         }
     }
 }
@@ -55,8 +81,9 @@ enum ScalarKind {
     static let whitespace: UInt8 = 3   // \s other than U+0020
     static let apostrophe: UInt8 = 4   // U+0027 (also "other")
     static let other: UInt8 = 5        // [^\s\p{L}\p{N}]
+    static let newline: UInt8 = 6      // U+000A, U+000D (also whitespace)
 
-    static func isWhitespace(_ k: UInt8) -> Bool { k == space || k == whitespace }
+    static func isWhitespace(_ k: UInt8) -> Bool { k == space || k == whitespace || k == newline }
     static func isOther(_ k: UInt8) -> Bool { k == apostrophe || k == other }
 
     static let ascii: [UInt8] = (0..<128).map { classify(UInt32($0)) }
@@ -64,6 +91,7 @@ enum ScalarKind {
     static func classify(_ value: UInt32) -> UInt8 {
         if value == 0x20 { return space }
         if value == 0x27 { return apostrophe }
+        if value == 0x0A || value == 0x0D { return newline }
         guard let scalar = Unicode.Scalar(value) else { return other }
         let p = scalar.properties
         if p.isWhitespace { return whitespace }
@@ -154,16 +182,18 @@ struct ScalarKinds {
     }
 
     /// Length in scalars of `'s|'t|'re|'ve|'m|'ll|'d` at scalar `i`, if one starts there.
-    private func contractionLength(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int, limit: Int) -> Int? {
+    /// With `ignoreCase`, `(?i:...)` over ASCII letters.
+    func contractionLength(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int, limit: Int, ignoreCase: Bool = false) -> Int? {
         guard i + 1 < limit else { return nil }
-        let o = offsets[i + 1]
-        switch bytes[o] {
+        func letter(_ b: UInt8) -> UInt8 { ignoreCase && b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
+        let first = letter(bytes[offsets[i + 1]])
+        switch first {
         case UInt8(ascii: "s"), UInt8(ascii: "t"), UInt8(ascii: "m"), UInt8(ascii: "d"):
             return 2
         case UInt8(ascii: "r"), UInt8(ascii: "v"), UInt8(ascii: "l"):
             guard i + 2 < limit else { return nil }
-            let second = bytes[offsets[i + 2]]
-            let wanted: UInt8 = bytes[o] == UInt8(ascii: "l") ? UInt8(ascii: "l") : UInt8(ascii: "e")
+            let second = letter(bytes[offsets[i + 2]])
+            let wanted: UInt8 = first == UInt8(ascii: "l") ? UInt8(ascii: "l") : UInt8(ascii: "e")
             return second == wanted ? 3 : nil
         default:
             return nil

@@ -71,8 +71,9 @@ public final class ChatSession {
         // reuse the cached prefix
         var common = 0
         while common < min(cached.count, prompt.count) - 1 && cached[common] == prompt[common] { common += 1 }
-        session.cache.truncate(to: common)
-        let fresh = Array(prompt[common...])
+        // (a windowed cache may have dropped the prefix: it then keeps less, and we run from there)
+        let kept = session.cache.truncate(to: common)
+        let fresh = Array(prompt[kept...])
         var sampler = Sampler(sampling)
         var detok = StreamingDetokenizer(tokenizer: tokenizer, skipSpecialTokens: true)
         var reply = ""

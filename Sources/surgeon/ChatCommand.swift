@@ -22,7 +22,7 @@ struct ChatCommand: ParsableCommand {
     @Option(name: [.customLong("system-prompt-file"), .customLong("sysf", withSingleDash: true)],
             help: "Read the system prompt from this file (one trailing newline dropped).")
     var systemPromptFile: String?
-    @Option(name: .customLong("chat-template"), help: "Override the chat template: chatml, llama2 or none.")
+    @Option(name: .customLong("chat-template"), help: "Override the chat template: chatml, llama2, llama3, mistral or none.")
     var chatTemplate: String?
     @Option(name: .short, help: "Longest reply in tokens; -1: until the model stops or the context is full.")
     var n: Int = ChatCommand.defaultReplyLimit

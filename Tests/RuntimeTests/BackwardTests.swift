@@ -45,6 +45,9 @@ final class BackwardTests: XCTestCase {
 
     func testGradientsTinyOPT() throws { try checkGradients("tiny-opt") }
     func testGradientsTinyLlama() throws { try checkGradients("tiny-llama") }
+    func testGradientsTinyQwen2() throws { try checkGradients("tiny-qwen2") }
+    func testGradientsTinyMistral() throws { try checkGradients("tiny-mistral") }
+    func testGradientsTinyLlama3() throws { try checkGradients("tiny-llama3") }
 
     /// Central differences of the loss (an independent forward: InferenceSession) for a few weights of
     /// every kind, each chosen at random among the coordinates whose gradient is ≥ 30% of the tensor's
@@ -108,6 +111,24 @@ final class BackwardTests: XCTestCase {
             names += [p + "input_layernorm.weight", p + "post_attention_layernorm.weight"]
         }
         try checkFiniteDifferences(model: model, tokens: ids, tensors: names, seed: 7)
+    }
+
+    /// Mistral's window in the training kernels where query-row blocks start past it (T = 150 > 64
+    /// rows per block, window 16): the training loss equals the inference loss, and the gradients of
+    /// every attention weight and the norms match central differences of the inference forward.
+    func testFiniteDifferencesSlidingWindowLongWindow() throws {
+        let files = try ModelFiles.open(Fixtures.fixture("tiny-mistral"))
+        var config = files.config
+        config.maxPositions = 256
+        let model = try loadModel(config: config, weights: files.weights)
+        let tokens: [Int32] = (0..<150).map { Int32(($0 * 37 + 11) % config.vocabSize) }
+        let grads = Gradients(for: model)
+        let loss = try model.forwardBackward(tokens: tokens, targets: nextTokenTargets(tokens), gradients: grads)
+        let logits = try InferenceSession(model: model).logitsForAll(tokens)
+        XCTAssertEqual(loss, meanNextTokenLoss(logits, tokens: tokens, V: config.vocabSize), accuracy: 1e-5 * loss)
+        let names = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"].map { "model.layers.0.\($0).weight" }
+            + ["model.layers.1.self_attn.k_proj.weight", "model.layers.0.input_layernorm.weight"]
+        try checkFiniteDifferences(model: model, tokens: tokens, tensors: names, perTensor: 2, seed: 5)
     }
 
     /// OPT variants the fixture does not cover: LayerNorm after the sub-blocks (OPT-350m style) with

@@ -32,10 +32,25 @@ final class ForwardTests: XCTestCase {
         let prompt = Array(ids.data[0..<16])
         let (out, _) = try generate(session: session, prompt: prompt, maxTokens: 16, sampler: &sampler, stop: [])
         XCTAssertEqual(prompt + out, greedy, "\(name) greedy")
+
+        // the same greedy sequence without the KV cache: a full forward of the sequence so far per token
+        var seq = prompt
+        while seq.count < greedy.count {
+            let all = try InferenceSession(model: model).logitsForAll(seq)
+            let last = all[(seq.count - 1) * V..<seq.count * V]
+            seq.append(Int32(last.indices.max { last[$0] < last[$1] }! - (seq.count - 1) * V))
+        }
+        XCTAssertEqual(seq, greedy, "\(name) greedy without the KV cache")
     }
 
     func testTinyOPT() throws { try checkTiny("tiny-opt") }
     func testTinyLlama() throws { try checkTiny("tiny-llama") }
+    /// q/k/v biases, theta 1e6.
+    func testTinyQwen2() throws { try checkTiny("tiny-qwen2") }
+    /// Sliding window 16 on 48 positions; the greedy sequence crosses it through the KV cache.
+    func testTinyMistral() throws { try checkTiny("tiny-mistral") }
+    /// Llama-3 scaled RoPE (all three frequency bands), tied embeddings.
+    func testTinyLlama3() throws { try checkTiny("tiny-llama3") }
 
     func testStories260K() throws {
         let model = try Fixtures.model("stories260K")
@@ -76,6 +91,9 @@ final class ForwardTests: XCTestCase {
 
     func testIncrementalOPT() throws { try checkIncremental("tiny-opt") }
     func testIncrementalLlama() throws { try checkIncremental("tiny-llama") }
+    func testIncrementalQwen2() throws { try checkIncremental("tiny-qwen2") }
+    func testIncrementalMistral() throws { try checkIncremental("tiny-mistral") }
+    func testIncrementalLlama3() throws { try checkIncremental("tiny-llama3") }
 }
 
 /// OPT variants the shared fixtures lack (post-LayerNorm; project_in/out), against an independent

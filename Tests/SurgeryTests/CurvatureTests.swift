@@ -46,6 +46,10 @@ final class CurvatureTests: XCTestCase {
 
     func testKFACTinyOPT() throws { try checkKFAC("tiny-opt") }
     func testKFACTinyLlama() throws { try checkKFAC("tiny-llama") }
+    /// q/k/v A factors carry the trailing 1 of the bias.
+    func testKFACTinyQwen2() throws { try checkKFAC("tiny-qwen2") }
+    func testKFACTinyMistral() throws { try checkKFAC("tiny-mistral") }
+    func testKFACTinyLlama3() throws { try checkKFAC("tiny-llama3") }
 
     func testActivationsAndIdentity() throws {
         let (model, cal, ref) = try fixtureCalibration("tiny-opt")

@@ -84,6 +84,6 @@ final class ByteLevelBPEFromValuesTests: XCTestCase {
         XCTAssertThrowsError(try ByteLevelBPETokenizer(ggufTokens: ["a"], merges: [], tokenTypes: nil,
                                                        bosId: 5, eosId: nil, addBOS: true, pre: nil))
         XCTAssertThrowsError(try ByteLevelBPETokenizer(ggufTokens: ["a"], merges: [], tokenTypes: nil,
-                                                       bosId: nil, eosId: nil, addBOS: nil, pre: "qwen2"))
+                                                       bosId: nil, eosId: nil, addBOS: nil, pre: "deepseek-llm"))
     }
 }

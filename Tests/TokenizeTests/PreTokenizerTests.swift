@@ -26,8 +26,10 @@ final class PreTokenizerTests: XCTestCase {
         XCTAssertEqual(try PreTokenizer(ggufName: nil), .gpt2)
         XCTAssertEqual(try PreTokenizer(ggufName: "gpt-2"), .gpt2)
         XCTAssertEqual(try PreTokenizer(ggufName: "smollm"), .smollm)
-        XCTAssertThrowsError(try PreTokenizer(ggufName: "llama-bpe")) { error in
-            XCTAssertEqual(error as? TokenizerError, .unknownPreTokenizer(name: "llama-bpe"))
+        XCTAssertEqual(try PreTokenizer(ggufName: "llama-bpe"), .llama3)
+        XCTAssertEqual(try PreTokenizer(ggufName: "qwen2"), .qwen2)
+        XCTAssertThrowsError(try PreTokenizer(ggufName: "deepseek-llm")) { error in
+            XCTAssertEqual(error as? TokenizerError, .unknownPreTokenizer(name: "deepseek-llm"))
         }
     }
 }

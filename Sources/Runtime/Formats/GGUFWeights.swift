@@ -29,7 +29,7 @@ public final class GGUFWeights: WeightSource {
         guard let g = hfToGGUF[name] else { throw ModelError.missingTensor(file: origin, tensor: name) }
         var t = try gguf.load(g)
         // llama.cpp permutes the rows of the rotary projections (q, k)
-        guard architecture.rotary, let dot = name.lastIndex(of: ".") else { return t }
+        guard architecture.rotary, architecture.ggufPermutesRotary, let dot = name.lastIndex(of: ".") else { return t }
         switch architecture.role(of: String(name[..<dot])) {
         case .attentionQuery: t = unpermuteRoPE(t, heads: config.numHeads, file: origin, tensor: name)
         case .attentionKey: t = unpermuteRoPE(t, heads: config.numKVHeads, file: origin, tensor: name)
@@ -74,7 +74,7 @@ extension ModelConfig {
             throw ModelError.unsupportedArchitecture(file: file, name: name)
         }
         switch arch {
-        case .llama: return try LlamaConfigKeys.read(gguf: g)
+        case .llama, .qwen2, .mistral: return try LlamaConfigKeys.read(gguf: g, prefix: name, as: arch)
         case .opt: throw ModelError.unsupportedArchitecture(file: file, name: name)
         }
     }
@@ -82,7 +82,8 @@ extension ModelConfig {
     /// The GGUF metadata keys of the Hugging Face keys errors name (for `validate(against:file:keys:)`).
     public var ggufKeys: [String: String] {
         switch architecture {
-        case .llama: return LlamaConfigKeys.ggufKeys
+        case .llama, .mistral: return LlamaConfigKeys.ggufKeys(prefix: "llama")
+        case .qwen2: return LlamaConfigKeys.ggufKeys(prefix: "qwen2")
         case .opt: return [:]
         }
     }

@@ -58,7 +58,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case .unsupportedConfigKey(let f, let k, let d):
             return "\(f): config key \"\(k)\" is not supported: \(d). Running the model without it would give wrong outputs."
         case .unsupportedArchitecture(let f, let n):
-            return "\(f): architecture \"\(n)\" is not supported (supported: OPT and Llama)."
+            return "\(f): architecture \"\(n)\" is not supported (supported: OPT, Llama, Qwen2, Mistral)."
         case .pickleRefused(let f):
             return "\(f): pickle checkpoints are refused, because loading a pickle runs arbitrary code. "
                 + "Convert it to safetensors first, e.g. in Python: "

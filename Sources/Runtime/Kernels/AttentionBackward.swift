@@ -3,8 +3,9 @@ import Foundation
 /// Causal self-attention of one training window (positions 0..<T, no cache), forward and backward.
 /// The forward keeps only the output and each score row's log-sum-exp; the backward recomputes the
 /// probabilities head by head, block of query rows by block, so no [heads, T, T] tensor is stored.
-/// Query row t sees keys 0...t: a block of rows r0..<r1 only touches keys 0..<r1 (the causal
-/// upper triangle is skipped).
+/// Query row t sees keys 0...t, or with a sliding `window` W > 0 only t−W < j ≤ t: a block of rows
+/// r0..<r1 only touches keys lo..<r1, lo = the first key row r0 sees (the causal upper triangle and
+/// what the window has left behind are skipped).
 
 /// Query rows per block (bounds the per-worker scratch to rows·T floats).
 let attentionBlockRows = 64
@@ -14,7 +15,8 @@ let attentionBlockRows = 64
 /// scratch: one buffer per worker (grown to attentionBlockRows·T floats).
 public func attentionTrainingForward(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                      ldkv: Int, out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>,
-                                     T: Int, heads: Int, kvHeads: Int, headDim hd: Int, scale: Float, scratch: [Buffer]) {
+                                     T: Int, heads: Int, kvHeads: Int, headDim hd: Int, scale: Float, scratch: [Buffer],
+                                     window: Int = 0) {
     let group = heads / kvHeads
     let B = min(attentionBlockRows, T)
     let workers = attentionWorkers(scratch.count, heads: heads, T: T, headDim: hd)
@@ -27,14 +29,16 @@ public func attentionTrainingForward(q: UnsafePointer<Float>, ldq: Int, k: Unsaf
             var r0 = 0
             while r0 < T {
                 let r1 = min(T, r0 + B), rows = r1 - r0
-                // s: [rows, r1] (stride T) = scale · q[r0..<r1, h] · k[0..<r1, g]ᵀ
-                sgemm(transA: false, transB: true, M: rows, N: r1, K: hd, alpha: scale, q + r0 * ldq + h * hd, lda: ldq,
-                      k + g * hd, ldb: ldkv, s, ldc: T)
+                let lo = firstVisible(r0, window: window), n = r1 - lo
+                // s: [rows, n] (stride T) = scale · q[r0..<r1, h] · k[lo..<r1, g]ᵀ
+                sgemm(transA: false, transB: true, M: rows, N: n, K: hd, alpha: scale, q + r0 * ldq + h * hd, lda: ldq,
+                      k + lo * ldkv + g * hd, ldb: ldkv, s, ldc: T)
                 for i in 0..<rows {
-                    lse[h * T + r0 + i] = Float(softmaxCausalRowLSE(s + i * T, valid: r0 + i + 1, total: r1))
+                    let from = firstVisible(r0 + i, window: window) - lo
+                    lse[h * T + r0 + i] = Float(softmaxWindowRowLSE(s + i * T, from: from, to: r0 + i + 1 - lo, total: n))
                 }
-                // out[r0..<r1, h]: [rows, hd] = p · v[0..<r1, g]
-                sgemm(transA: false, transB: false, M: rows, N: hd, K: r1, s, lda: T, v + g * hd, ldb: ldkv,
+                // out[r0..<r1, h]: [rows, hd] = p · v[lo..<r1, g]
+                sgemm(transA: false, transB: false, M: rows, N: hd, K: n, s, lda: T, v + lo * ldkv + g * hd, ldb: ldkv,
                       out + r0 * ldq + h * hd, ldc: ldq)
                 r0 = r1
             }
@@ -53,7 +57,7 @@ public func attentionTrainingBackward(q: UnsafePointer<Float>, ldq: Int, k: Unsa
                                       dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
                                       dv: UnsafeMutablePointer<Float>, dkHead: UnsafeMutablePointer<Float>,
                                       dvHead: UnsafeMutablePointer<Float>, T: Int, heads: Int, kvHeads: Int,
-                                      headDim hd: Int, scale: Float, scratch: [Buffer]) {
+                                      headDim hd: Int, scale: Float, scratch: [Buffer], window: Int = 0) {
     let group = heads / kvHeads
     let B = min(attentionBlockRows, T)
     let ldh = heads * hd
@@ -73,29 +77,33 @@ public func attentionTrainingBackward(q: UnsafePointer<Float>, ldq: Int, k: Unsa
             var r0 = 0
             while r0 < T {
                 let r1 = min(T, r0 + B), rows = r1 - r0
+                let lo = firstVisible(r0, window: window), n = r1 - lo
                 let qb = qh + r0 * ldq, dob = dout + r0 * ldq + h * hd
-                // p: [rows, r1] = exp(scale · q_b · kᵀ − lse), causal
-                sgemm(transA: false, transB: true, M: rows, N: r1, K: hd, alpha: scale, qb, lda: ldq, kg, ldb: ldkv, p, ldc: T)
+                let kl = kg + lo * ldkv, vl = vg + lo * ldkv
+                // p: [rows, n] = exp(scale · q_b · k[lo..<r1]ᵀ − lse), causal and windowed
+                sgemm(transA: false, transB: true, M: rows, N: n, K: hd, alpha: scale, qb, lda: ldq, kl, ldb: ldkv, p, ldc: T)
                 for i in 0..<rows {
-                    let row = p + i * T, valid = r0 + i + 1
-                    _ = vectorExpShifted(row, valid, shift: lse[h * T + r0 + i])
-                    if valid < r1 { (row + valid).update(repeating: 0, count: r1 - valid) }
+                    let row = p + i * T, from = firstVisible(r0 + i, window: window) - lo, to = r0 + i + 1 - lo
+                    if from > 0 { row.update(repeating: 0, count: from) }
+                    _ = vectorExpShifted(row + from, to - from, shift: lse[h * T + r0 + i])
+                    if to < n { (row + to).update(repeating: 0, count: n - to) }
                 }
-                // dp: [rows, r1] = dout_b · vᵀ
-                sgemm(transA: false, transB: true, M: rows, N: r1, K: hd, dob, lda: ldq, vg, ldb: ldkv, dp, ldc: T)
-                // dv_h[0..<r1] += pᵀ · dout_b
-                sgemm(transA: true, transB: false, M: r1, N: hd, K: rows, p, lda: T, dob, ldb: ldq, beta: 1, dvh, ldc: ldh)
-                // dS = p ∘ (dp − Σ_j p·dp), stored over dp
+                // dp: [rows, n] = dout_b · v[lo..<r1]ᵀ
+                sgemm(transA: false, transB: true, M: rows, N: n, K: hd, dob, lda: ldq, vl, ldb: ldkv, dp, ldc: T)
+                // dv_h[lo..<r1] += pᵀ · dout_b
+                sgemm(transA: true, transB: false, M: n, N: hd, K: rows, p, lda: T, dob, ldb: ldq, beta: 1, dvh + lo * ldh, ldc: ldh)
+                // dS = p ∘ (dp − Σ_j p·dp), stored over dp (0 outside each row's visible range)
                 for i in 0..<rows {
-                    let pr = p + i * T, dr = dp + i * T, valid = r0 + i + 1
-                    softmaxBackwardRow(pr, dr, valid)
-                    if valid < r1 { (dr + valid).update(repeating: 0, count: r1 - valid) }
+                    let pr = p + i * T, dr = dp + i * T, from = firstVisible(r0 + i, window: window) - lo, to = r0 + i + 1 - lo
+                    if from > 0 { dr.update(repeating: 0, count: from) }
+                    softmaxBackwardRow(pr + from, dr + from, to - from)
+                    if to < n { (dr + to).update(repeating: 0, count: n - to) }
                 }
-                // dq_b = scale · dS · k[0..<r1];  dk_h[0..<r1] += scale · dSᵀ · q_b
-                sgemm(transA: false, transB: false, M: rows, N: hd, K: r1, alpha: scale, dp, lda: T, kg, ldb: ldkv,
+                // dq_b = scale · dS · k[lo..<r1];  dk_h[lo..<r1] += scale · dSᵀ · q_b
+                sgemm(transA: false, transB: false, M: rows, N: hd, K: n, alpha: scale, dp, lda: T, kl, ldb: ldkv,
                       dq + r0 * ldq + h * hd, ldc: ldq)
-                sgemm(transA: true, transB: false, M: r1, N: hd, K: rows, alpha: scale, dp, lda: T, qb, ldb: ldq,
-                      beta: 1, dkh, ldc: ldh)
+                sgemm(transA: true, transB: false, M: n, N: hd, K: rows, alpha: scale, dp, lda: T, qb, ldb: ldq,
+                      beta: 1, dkh + lo * ldh, ldc: ldh)
                 r0 = r1
             }
             h += workers
@@ -122,6 +130,14 @@ public func attentionTrainingBackward(q: UnsafePointer<Float>, ldq: Int, k: Unsa
 @inline(__always)
 func attentionWorkers(_ available: Int, heads: Int, T: Int, headDim: Int) -> Int {
     T * T * headDim * heads < 1 << 21 ? 1 : max(1, min(available, heads))
+}
+
+/// Softmax over entries from..<to of a row (the others up to `total` become 0); returns the
+/// log-sum-exp of those entries.  r: [total]
+@inline(__always)
+func softmaxWindowRowLSE(_ r: UnsafeMutablePointer<Float>, from: Int, to: Int, total: Int) -> Double {
+    if from > 0 { r.update(repeating: 0, count: from) }
+    return softmaxCausalRowLSE(r + from, valid: to - from, total: total - from)
 }
 
 /// Softmax over the first `valid` entries of a row (the rest up to `total` become 0);

@@ -7,6 +7,34 @@ import Foundation
 /// first used (doubling, up to `positions`), not for the whole declared context at load: a model
 /// declaring a long context costs only the rows its sequences reach. Each row is computed by the
 /// same formula either way.
+/// Scaled RoPE frequencies. `linear`: θ_i / factor. `llama3` (Llama-3.x `rope_type`): with wavelength λ_i = 2π/θ_i and the
+/// original context L, λ_i < L/high keeps θ_i, λ_i > L/low uses θ_i/factor, and between them
+/// θ_i·((1−s)/factor + s) with s = (L/λ_i − low)/(high − low) (Hugging Face
+/// `_compute_llama3_parameters`). `divisors` (GGUF `rope_freqs.weight`, llama.cpp's form of the
+/// same scaling): θ_i / d_i.
+public enum RoPEScaling: Sendable, Equatable {
+    case linear(factor: Double)
+    case llama3(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalMaxPositions: Int)
+    case divisors([Float])
+
+    /// The scaled inverse frequency of pair i whose unscaled inverse frequency is `invFreq`.
+    public func scaled(_ invFreq: Double, pair i: Int) -> Double {
+        switch self {
+        case .linear(let factor):
+            return invFreq / factor
+        case .llama3(let factor, let low, let high, let original):
+            let L = Double(original)
+            let wavelen = 2 * Double.pi / invFreq
+            if wavelen < L / high { return invFreq }
+            if wavelen > L / low { return invFreq / factor }
+            let s = (L / wavelen - low) / (high - low)
+            return (1 - s) * invFreq / factor + s * invFreq
+        case .divisors(let d):
+            return i < d.count ? invFreq / Double(d[i]) : invFreq
+        }
+    }
+}
+
 public final class RoPETable: @unchecked Sendable {
     // @unchecked: the rows grow under `lock`; a caller takes the arrays under the lock and reads
     // its own references, so a concurrent growth never moves memory another caller is reading.
@@ -14,16 +42,19 @@ public final class RoPETable: @unchecked Sendable {
     /// The most positions the table is meant for (the model's context).
     public let positions: Int
     public let theta: Float
+    /// Scaled frequencies (Llama-3.x); nil: θ^(−2i/d).
+    public let scaling: RoPEScaling?
     private let lock = NSLock()
     /// cos and sin: [filled, headDim/2]
     private var cos: [Float] = []
     private var sin: [Float] = []
     private var filled = 0
 
-    public init(headDim: Int, positions: Int, theta: Float) {
+    public init(headDim: Int, positions: Int, theta: Float, scaling: RoPEScaling? = nil) {
         self.headDim = headDim
         self.positions = positions
         self.theta = theta
+        self.scaling = scaling
         lock.withLock { grow(to: min(positions, Self.eagerPositions)) }
     }
 
@@ -52,7 +83,8 @@ public final class RoPETable: @unchecked Sendable {
         var c = [Float](repeating: 0, count: (n - filled) * half)
         var s = [Float](repeating: 0, count: (n - filled) * half)
         for i in 0..<half {
-            let invFreq = 1.0 / pow(Double(theta), Double(2 * i) / Double(headDim))
+            let base = 1.0 / pow(Double(theta), Double(2 * i) / Double(headDim))
+            let invFreq = scaling?.scaled(base, pair: i) ?? base
             for p in filled..<n {
                 let a = Double(p) * invFreq
                 c[(p - filled) * half + i] = Float(Foundation.cos(a))

@@ -1,14 +1,19 @@
 /// The architectures the engine runs; each has one descriptor (`LlamaArchitecture.swift`,
-/// `OPTArchitecture.swift`) and one block implementation (`LlamaBlock.swift`, `OPTBlock.swift`).
+/// `Qwen2Architecture.swift`, `MistralArchitecture.swift`, `OPTArchitecture.swift`) and runs one
+/// block implementation (`LlamaBlock.swift` for the Llama-shaped ones, `OPTBlock.swift`).
 public enum Architecture: String, Sendable, CaseIterable {
     case opt
     case llama
+    case qwen2
+    case mistral
 
     /// What this architecture is: names, roles, input groups, head layout, config keys.
     public var descriptor: ArchitectureDescriptor {
         switch self {
         case .opt: return .opt
         case .llama: return .llama
+        case .qwen2: return .qwen2
+        case .mistral: return .mistral
         }
     }
 }
@@ -71,6 +76,8 @@ public struct ArchitectureDescriptor: Sendable {
     public let tiedHeadDefault: Bool
     /// The config.json keys this architecture reads; a key it refuses is named in the error.
     public let configKeys: [String]
+    /// llama.cpp stores the rotary q/k rows permuted (its `llama` layout; not for Qwen2's NEOX RoPE).
+    public var ggufPermutesRotary: Bool = true
 
     /// `model.layers.3.` for block 3.
     public func blockName(_ block: Int) -> String { blockPrefix + "\(block)." }

@@ -8,7 +8,7 @@
 struct BlockPass {
     /// Index of the block (names for the observer).
     let index: Int
-    /// Position of the first of the T rows.
+    /// Row of the first of the T rows in k, v (its position is pos0 + positionOffset).
     let pos0: Int
     /// Key and value rows [pos0 + T, kvDim]: the layer's cache or scratch; rows pos0..<pos0+T are written.
     let k: UnsafeMutablePointer<Float>
@@ -18,6 +18,9 @@ struct BlockPass {
     let compactPlans: Bool
     /// Sees the input of every linear (outputGradient nil), in model order.
     let observer: LinearObserver?
+    /// Position of row 0 of k, v (a windowed KV cache that dropped earlier rows); RoPE rotates by
+    /// the position, attention only compares rows.
+    var positionOffset: Int = 0
 }
 
 /// Activation buffers of one block pass, each valid for T rows.

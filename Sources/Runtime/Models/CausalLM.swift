@@ -58,7 +58,7 @@ public func loadModel(_ files: ModelFiles) throws -> CausalLM {
 
 public func loadModel(config: ModelConfig, weights: WeightSource) throws -> CausalLM {
     switch config.architecture {
-    case .llama: return try LlamaModel(config: config, weights: weights)
+    case .llama, .qwen2, .mistral: return try LlamaModel(config: config, weights: weights)
     case .opt: return try OPTModel(config: config, weights: weights)
     }
 }

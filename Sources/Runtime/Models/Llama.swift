@@ -1,5 +1,5 @@
-/// A Llama model (descriptor: `ArchitectureDescriptor.llama`; block: `LlamaBlock`): embedding,
-/// blocks, final RMSNorm, tied or untied lm_head.
+/// A Llama-shaped model (descriptors `.llama`, `.qwen2`, `.mistral`; block: `LlamaBlock`):
+/// embedding, blocks, final RMSNorm, tied or untied lm_head.
 public final class LlamaModel: CausalLM {
     public let config: ModelConfig
     public var embed: [Float]          // [V, C]
@@ -16,7 +16,7 @@ public final class LlamaModel: CausalLM {
         norm = try w.load("model.norm.weight", shape: [C]).data
         lmHead = c.tieEmbeddings ? Linear(dense: Tensor(shape: [V, C], data: embed))
                                  : Linear(dense: try w.load("lm_head.weight", shape: [V, C]))
-        rope = RoPETable(headDim: c.headDim, positions: c.maxPositions, theta: c.ropeTheta)
+        rope = RoPETable(headDim: c.headDim, positions: c.maxPositions, theta: c.ropeTheta, scaling: c.ropeScaling)
     }
 
     public var headInput: Int { config.hiddenSize }
@@ -27,17 +27,24 @@ public final class LlamaModel: CausalLM {
 
     public func forward(_ tokens: UnsafeBufferPointer<Int32>, cache: KVCache, ws: Workspace) {
         let c = config
-        let T = tokens.count, C = c.hiddenSize, F = c.intermediateSize, p0 = cache.count
+        let T = tokens.count, C = c.hiddenSize, F = c.intermediateSize
+        // a windowed cache drops the rows behind the window when full (compact layers hold narrower rows)
+        cache.makeRoom(for: T) { l in
+            let b = blocks[l]
+            if let a = b.attention, a.matches(b.q, b.k, b.v, b.o) { return (a.layout.kWidth, a.layout.vWidth) }
+            return (c.kvDim, c.kvDim)
+        }
+        let p0 = cache.count - cache.base
         let x = ws.x.reserve(T * C)
         let buf = BlockBuffers(xn: ws.xn.reserve(T * C), q: ws.q.reserve(T * c.qDim), att: ws.att.reserve(T * c.qDim),
                                h1: ws.h1.reserve(T * F), h2: ws.h2.reserve(T * F), h: nil, threads: [])
         embeddingForward(embed, C: C, tokens, x)
         for l in 0..<c.numLayers {
             let pass = BlockPass(index: l, pos0: p0, k: cache.k[l].pointer, v: cache.v[l].pointer, compactPlans: true,
-                                 observer: nil)
+                                 observer: nil, positionOffset: cache.base)
             blocks[l].forward(x, T: T, pass, buf, config: c, rope: rope)
         }
-        cache.count = p0 + T
+        cache.count += T
         let h = ws.hidden.reserve(T * C)
         norm.withUnsafeBufferPointer { rmsNormForward(x, h, $0.baseAddress!, T: T, C: C, eps: c.normEps) }
     }
@@ -48,7 +55,7 @@ public final class LlamaModel: CausalLM {
 
     // MARK: block by block (calibration) and training
 
-    public var architecture: ArchitectureDescriptor { .llama }
+    public var architecture: ArchitectureDescriptor { config.architecture.descriptor }
     public var blockCount: Int { blocks.count }
 
     public func blockInput(_ tokens: [Int32]) throws -> [Float] {

@@ -1,5 +1,6 @@
-/// One Llama decoder block: x += o(attention(rope(q, k), v)) over RMSNorm(x), then
-/// x += down(silu(gate) · up) over RMSNorm(x). Its single forward serves inference, calibration
+/// One Llama-shaped decoder block (Llama, Qwen2, Mistral): x += o(attention(rope(q, k), v)) over
+/// RMSNorm(x), then x += down(silu(gate) · up) over RMSNorm(x). q/k/v biases, the sliding window
+/// and the RoPE scaling come from the config. Its single forward serves inference, calibration
 /// and training (see `BlockPass`); its backward sits right after it.
 public struct LlamaBlock: Sendable {
     public var inputNorm: [Float]
@@ -13,7 +14,7 @@ public struct LlamaBlock: Sendable {
     /// refreshed like `mlpChain`.
     public var attention: CompactAttention?
 
-    /// The linear in a slot of `ArchitectureDescriptor.llama` (q, k, v, o, gate, up, down).
+    /// The linear in a slot of the Llama-shaped descriptors (q, k, v, o, gate, up, down).
     subscript(slot s: Int) -> Linear {
         get {
             switch s {
@@ -41,7 +42,7 @@ public struct LlamaBlock: Sendable {
 
     /// Loads block i under the descriptor's names.
     init(loading w: WeightSource, block i: Int, config c: ModelConfig) throws {
-        let a = ArchitectureDescriptor.llama, C = c.hiddenSize, F = c.intermediateSize, p = a.blockName(i)
+        let a = c.architecture.descriptor, C = c.hiddenSize, F = c.intermediateSize, p = a.blockName(i)
         func lin(_ s: Int, _ rows: Int, _ cols: Int, bias: Bool) throws -> Linear {
             try Linear.load(from: w, name: a.linearName(block: i, slot: s), rows: rows, cols: cols, bias: bias)
         }
@@ -61,7 +62,7 @@ public struct LlamaBlock: Sendable {
     mutating func detectPlans(_ c: ModelConfig) {
         mlpChain = MLPChain.detect(first: gate, second: up, last: down)
         attention = CompactAttention.detect(q: q, k: k, v: v, o: o, heads: c.numHeads, kvHeads: c.numKVHeads,
-                                            headDim: c.headDim, rotary: ArchitectureDescriptor.llama.rotary)
+                                            headDim: c.headDim, rotary: c.architecture.descriptor.rotary)
     }
 
     /// What the backward pass needs from one block (everything else is recomputed).
@@ -86,8 +87,8 @@ public struct LlamaBlock: Sendable {
                  config c: ModelConfig, rope: RoPETable, saved: Saved? = nil) {
         let C = c.hiddenSize, F = c.intermediateSize, qDim = c.qDim, kvDim = c.kvDim, p0 = pass.pos0
         let xn = buf.xn, q = buf.q, att = buf.att, g = buf.h1, u = buf.h2
-        let scale = 1 / Float(c.headDim).squareRoot()
-        let l = pass.index
+        let scale = 1 / Float(c.headDim).squareRoot(), window = c.slidingWindow ?? 0
+        let l = pass.index, arch = c.architecture.descriptor
         // attention
         if let s = saved {
             s.x0.pointer.update(from: x, count: T * C)
@@ -98,24 +99,24 @@ public struct LlamaBlock: Sendable {
         if pass.compactPlans, let a = attention, a.matches(self.q, self.k, self.v, o) {
             // heads at their kept sizes; the cache rows hold the compact k, v
             a.forward(xn, T: T, residual: x, kCache: pass.k, vCache: pass.v, pos0: p0, rope: rope, scale: scale,
-                      qBuf: q, att: att)
+                      qBuf: q, att: att, window: window, positionOffset: pass.positionOffset)
         } else {
             if let obs = pass.observer {
-                report(obs, .llama, block: l, [(0, self.q, nil), (1, self.k, nil), (2, self.v, nil)], input: xn, T: T)
+                report(obs, arch, block: l, [(0, self.q, nil), (1, self.k, nil), (2, self.v, nil)], input: xn, T: T)
             }
             let kRows = pass.k + p0 * kvDim, vRows = pass.v + p0 * kvDim
             Linear.forwardMany(xn, T: T, self.q, q, self.k, kRows, self.v, vRows)
-            rope.apply(q, ld: qDim, T: T, heads: c.numHeads, pos0: p0)
-            rope.apply(kRows, ld: kvDim, T: T, heads: c.numKVHeads, pos0: p0)
+            rope.apply(q, ld: qDim, T: T, heads: c.numHeads, pos0: p0 + pass.positionOffset)
+            rope.apply(kRows, ld: kvDim, T: T, heads: c.numKVHeads, pos0: p0 + pass.positionOffset)
             if let s = saved {
                 attentionTrainingForward(q: q, ldq: qDim, k: pass.k, v: pass.v, ldkv: kvDim, out: att, lse: s.lse.pointer,
                                          T: T, heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale,
-                                         scratch: buf.threads)
+                                         scratch: buf.threads, window: window)
             } else {
                 attentionForward(q: q, ldq: qDim, k: pass.k, v: pass.v, ldkv: kvDim, out: att, T: T, pos0: p0,
-                                 heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale)
+                                 heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale, window: window)
             }
-            if let obs = pass.observer { report(obs, .llama, block: l, [(3, o, nil)], input: att, T: T) }
+            if let obs = pass.observer { report(obs, arch, block: l, [(3, o, nil)], input: att, T: T) }
             o.forward(att, x, T: T, accumulate: true)
         }
         // MLP
@@ -133,7 +134,7 @@ public struct LlamaBlock: Sendable {
             down.forward(prefixInput: g, n: n, x, T: T, accumulate: true)
         } else {
             if let obs = pass.observer {
-                report(obs, .llama, block: l, [(4, gate, nil), (5, up, nil)], input: xn, T: T)
+                report(obs, arch, block: l, [(4, gate, nil), (5, up, nil)], input: xn, T: T)
             }
             Linear.forwardMany(xn, T: T, gate, g, up, u)
             let h: UnsafeMutablePointer<Float>
@@ -144,7 +145,7 @@ public struct LlamaBlock: Sendable {
                 siluGateForward(g, u, T * F)
                 h = g
             }
-            if let obs = pass.observer { report(obs, .llama, block: l, [(6, down, nil)], input: h, T: T) }
+            if let obs = pass.observer { report(obs, arch, block: l, [(6, down, nil)], input: h, T: T) }
             down.forward(h, x, T: T, accumulate: true)
         }
     }
@@ -156,7 +157,7 @@ public struct LlamaBlock: Sendable {
                   config c: ModelConfig, rope: RoPETable, observer: LinearObserver?, gradients: Gradients?,
                   needInput: Bool) {
         let C = c.hiddenSize, F = c.intermediateSize, qDim = c.qDim, kvDim = c.kvDim
-        let arch = ArchitectureDescriptor.llama, p = arch.blockName(l)
+        let arch = c.architecture.descriptor, p = arch.blockName(l)
         let scale = 1 / Float(c.headDim).squareRoot()
         func grad(_ name: String) -> UnsafeMutablePointer<Float>? { gradients?.pointer(name) }
         func grads(_ slot: Int) -> (UnsafeMutablePointer<Float>?, UnsafeMutablePointer<Float>?) {
@@ -197,7 +198,7 @@ public struct LlamaBlock: Sendable {
         attentionTrainingBackward(q: s.q.pointer, ldq: qDim, k: s.k.pointer, v: s.v.pointer, ldkv: kvDim,
                                   lse: s.lse.pointer, dout: datt, dq: dq, dk: dk, dv: dv, dkHead: dkHead, dvHead: dvHead,
                                   T: T, heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim, scale: scale,
-                                  scratch: threads)
+                                  scratch: threads, window: c.slidingWindow ?? 0)
         rope.applyBackward(dq, ld: qDim, T: T, heads: c.numHeads, pos0: 0)
         rope.applyBackward(dk, ld: kvDim, T: T, heads: c.numKVHeads, pos0: 0)
         rmsNormRows(x0, xn, inputNorm, T: T, C: C, eps: c.normEps)

@@ -25,6 +25,11 @@ public struct ModelConfig: Sendable, Equatable {
     // biases: OPT `enable_bias`; Llama `attention_bias` / `mlp_bias`
     public var attentionBias: Bool
     public var mlpBias: Bool
+    // Llama-shaped variants
+    /// Mistral's sliding window W: position p attends to p−W < j ≤ p; nil: every earlier position.
+    public var slidingWindow: Int? = nil
+    /// Scaled RoPE frequencies (Llama-3.x `rope_type` llama3, linear, GGUF `rope_freqs`); nil: plain.
+    public var ropeScaling: RoPEScaling? = nil
 
     public init(architecture: Architecture, vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int,
                 numKVHeads: Int, headDim: Int, intermediateSize: Int, maxPositions: Int, normEps: Float,
@@ -78,7 +83,8 @@ public struct ModelConfig: Sendable, Equatable {
             throw bad("\(key("num_attention_heads")) \(numHeads) is not a multiple of \(key("num_key_value_heads")) \(numKVHeads)")
         }
         guard normEps > 0, normEps.isFinite else { throw bad("norm epsilon \(normEps) must be positive") }
-        if architecture == .llama {
+        if let w = slidingWindow, w <= 0 { throw outOfRange("sliding_window", w, "a positive number of positions") }
+        if architecture != .opt {
             guard headDim % 2 == 0 else { throw bad("\(key("head_dim")) \(headDim) must be even for RoPE") }
             guard ropeTheta > 0, ropeTheta.isFinite else { throw bad("\(key("rope_theta")) \(ropeTheta) must be positive") }
             guard activation == "silu" else { throw bad("hidden_act \"\(activation)\" is not supported (silu is)") }
@@ -99,7 +105,7 @@ public struct ModelConfig: Sendable, Equatable {
 // MARK: - Hugging Face config.json
 
 extension ModelConfig {
-    /// Reads a Hugging Face `config.json` (OPT or Llama families).
+    /// Reads a Hugging Face `config.json` (OPT, Llama, Qwen2, Mistral).
     public static func fromHuggingFace(path: String) throws -> ModelConfig {
         guard FileManager.default.fileExists(atPath: path) else { throw ModelError.fileNotFound(path: path) }
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -114,7 +120,8 @@ extension ModelConfig {
     public static func fromHuggingFace(json: [String: Any], file: String) throws -> ModelConfig {
         let j = JSONFields(json: json, file: file)
         let type = (json["model_type"] as? String)
-            ?? ((json["architectures"] as? [String])?.first.map { $0.lowercased().hasPrefix("opt") ? "opt" : ($0.lowercased().hasPrefix("llama") ? "llama" : $0) })
+            ?? ((json["architectures"] as? [String])?.first.map { a in
+                ["opt", "llama", "qwen2", "mistral"].first { a.lowercased().hasPrefix($0) } ?? a })
         guard let type else { throw ModelError.missingConfigKey(file: file, key: "model_type") }
         let eos = try j.intList("eos_token_id")
         guard let arch = Architecture.allCases.first(where: { $0.descriptor.modelTypes.contains(type) }) else {
@@ -122,7 +129,7 @@ extension ModelConfig {
         }
         switch arch {
         case .opt: return try OPTConfigKeys.read(j, eos: eos)
-        case .llama: return try LlamaConfigKeys.read(j, eos: eos)
+        case .llama, .qwen2, .mistral: return try LlamaConfigKeys.read(j, eos: eos, as: arch)
         }
     }
 
@@ -137,7 +144,7 @@ extension ModelConfig {
         if eosTokenIds.count == 1 { d["eos_token_id"] = eosTokenIds[0] } else if !eosTokenIds.isEmpty { d["eos_token_id"] = eosTokenIds }
         switch architecture {
         case .opt: OPTConfigKeys.write(self, into: &d)
-        case .llama: LlamaConfigKeys.write(self, into: &d)
+        case .llama, .qwen2, .mistral: LlamaConfigKeys.write(self, into: &d)
         }
         return d
     }

@@ -64,19 +64,22 @@ public struct CompactAttention: Sendable {
     /// One attention sub-block at the compact sizes.
     /// x: [T, C] normalized input; residual: [T, C'] (+= o_proj(attention));
     /// kCache, vCache: this layer's caches with pos0 positions filled, rows of kWidth / vWidth floats;
-    /// qBuf: [T, ≥ qWidth] and att: [T, ≥ outWidth] scratch; rope: nil for OPT.
+    /// qBuf: [T, ≥ qWidth] and att: [T, ≥ outWidth] scratch; rope: nil for OPT; window: sliding window (0: none);
+    /// positionOffset: position of cache row 0 (RoPE rotates row pos0 + t by pos0 + t + positionOffset).
     public func forward(_ x: UnsafePointer<Float>, T: Int, residual: UnsafeMutablePointer<Float>,
                         kCache: UnsafeMutablePointer<Float>, vCache: UnsafeMutablePointer<Float>, pos0: Int, rope: RoPETable?,
-                        scale: Float, qBuf: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>) {
+                        scale: Float, qBuf: UnsafeMutablePointer<Float>, att: UnsafeMutablePointer<Float>, window: Int = 0,
+                        positionOffset: Int = 0) {
         let L = layout
         let kNew = kCache + pos0 * L.kWidth, vNew = vCache + pos0 * L.vWidth
         Linear.forwardManyKept(x, T: T, q, qBuf, k, kNew, v, vNew)
         if let rope, let pairs = L.rotaryPairs {
-            rope.apply(qBuf, ld: L.qWidth, T: T, pos0: pos0, offsets: L.qOffset, pairs: pairs, groupSize: L.heads / L.kvHeads)
-            rope.apply(kNew, ld: L.kWidth, T: T, pos0: pos0, offsets: L.kOffset, pairs: pairs, groupSize: 1)
+            rope.apply(qBuf, ld: L.qWidth, T: T, pos0: pos0 + positionOffset, offsets: L.qOffset, pairs: pairs,
+                       groupSize: L.heads / L.kvHeads)
+            rope.apply(kNew, ld: L.kWidth, T: T, pos0: pos0 + positionOffset, offsets: L.kOffset, pairs: pairs, groupSize: 1)
         }
         attentionForward(q: qBuf, k: kCache, ldk: L.kWidth, v: vCache, ldv: L.vWidth, out: att, T: T, pos0: pos0,
-                         layout: L, scale: scale)
+                         layout: L, scale: scale, window: window)
         o.forward(prefixInput: att, n: L.outWidth, residual, T: T, accumulate: true)
     }
 
