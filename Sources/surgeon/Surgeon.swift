@@ -62,6 +62,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: [.customShort("t"), .long], help: "Worker threads (default: the cores available).")
     var threads: Int = ThreadOption.defaultCount
 
+    @Option(help: ArgumentHelp(DTypeOption.help, valueName: "f32|f16|bf16"))
+    var dtype: WeightDType?
+
     func validate() throws { try ThreadOption.validate(threads) }
 
     /// The model path, for error messages.
