@@ -55,6 +55,23 @@ final class Dense16ModelTests: XCTestCase {
         }
     }
 
+    /// Size reports count the 16-bit weights at 2 bytes: the block linears, the embedding and an
+    /// untied lm_head (tiny-llama's head is untied, stories260K's tied); norms and biases at 4.
+    func testWeightStatsCountSixteenBitBytes() throws {
+        for fixture in ["tiny-llama", "stories260K", "tiny-opt"] {
+            let (_, f32) = try Self.open(Fixtures.fixture(fixture), .f32)
+            let (_, f16) = try Self.open(Fixtures.fixture(fixture), .f16)
+            guard let m = f16 as? EmbeddingHolder else { return XCTFail(fixture) }
+            var halved = m.embed.rows * m.embed.cols
+            if !f16.config.tieEmbeddings { halved += m.lmHead.outFeatures * m.lmHead.inFeatures }
+            for name in f16.blockLinearNames { if let l = f16.linear(name) { halved += l.outFeatures * l.inFeatures } }
+            let a = weightStats(f32), b = weightStats(f16)
+            XCTAssertEqual(a.parameters, b.parameters, fixture)
+            XCTAssertEqual(b.bytes, a.bytes - 2 * halved, fixture)
+            XCTAssertEqual(b.blockLinearDenseBytes, a.blockLinearDenseBytes, fixture)
+        }
+    }
+
     /// A BF16 safetensors file loads as bf16 by default, every weight's bits as stored, and gives
     /// the logits of the same file widened to float32 (to summation order).
     func testBF16SafetensorsLoadWithoutWidening() throws {

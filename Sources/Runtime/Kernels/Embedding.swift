@@ -69,3 +69,21 @@ func embeddingForward(_ table: EmbeddingTable, C: Int, _ tokens: UnsafeBufferPoi
         }
     }
 }
+
+/// A model whose embedding table and lm_head may be held in 16 bits (for size reports).
+public protocol EmbeddingHolder {
+    var embed: EmbeddingTable { get }
+    var lmHead: Linear { get }
+}
+extension LlamaModel: EmbeddingHolder {}
+extension OPTModel: EmbeddingHolder {}
+
+extension EmbeddingHolder where Self: CausalLM {
+    /// Bytes the embedding and an untied lm_head take beyond float32 (≤ 0 when held in 16 bits):
+    /// `namedParameters` widens them, so size reports add this.
+    public var embeddingBytesBeyondFloat32: Int {
+        var d = embed.storage.bytes - 4 * embed.rows * embed.cols
+        if !config.tieEmbeddings { d += lmHead.weight.bytes - 4 * lmHead.outFeatures * lmHead.inFeatures }
+        return d
+    }
+}
