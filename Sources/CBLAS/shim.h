@@ -21,6 +21,8 @@ static inline void surgeon_cpu_pause(void) {
 // GEMV kernels of the 2:4 and bitmask weight storages (SIMD versions picked at run time).
 #include "sparse_kernels.h"
 #include "vector_kernels.h"
+// GEMV and tile conversion of the dense 16-bit weight storage.
+#include "half_kernels.h"
 
 // OpenBLAS's runtime kernel selection (DYNAMIC_ARCH builds, as Debian ships): 0.3.21 does not know
 // AMD Zen 4/5 and falls back to its AVX2 (Haswell) kernels; `Parallel` switches to the AVX-512

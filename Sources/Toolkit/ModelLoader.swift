@@ -25,10 +25,11 @@ public struct OpenedModel {
 }
 
 public enum ModelLoader {
-    /// Opens a model (HF directory, compressed output, or GGUF) and its tokenizer.
+    /// Opens a model (HF directory, compressed output, or GGUF) and its tokenizer, its weights in
+    /// `dtype` (nil: the file's own type, see `files(_:dtype:)`).
     /// A missing tokenizer is an error only when `requireTokenizer` is set.
-    public static func open(_ path: String, requireTokenizer: Bool = false) throws -> OpenedModel {
-        let files = try ModelFiles.open(path)
+    public static func open(_ path: String, requireTokenizer: Bool = false, dtype: WeightDType? = nil) throws -> OpenedModel {
+        let files = try self.files(path, dtype: dtype)
         let model = try loadModel(files)
         var tokenizer: (any Tokenizer)?
         var template: ChatTemplate?
@@ -39,6 +40,20 @@ public enum ModelLoader {
         }
         if requireTokenizer && tokenizer == nil { throw ToolkitError.noTokenizer(path) }
         return OpenedModel(files: files, model: model, tokenizer: tokenizer, chatTemplate: template)
+    }
+
+    /// A model's files, set to load its weights in `dtype`; nil takes the file's own type
+    /// (`WeightSource.nativeDType`: a 16-bit file stays 16-bit, a quantized GGUF becomes f16, a
+    /// float32 file stays float32).
+    public static func files(_ path: String, dtype: WeightDType?) throws -> ModelFiles {
+        let files = try ModelFiles.open(path)
+        files.weights.weightDType = dtype ?? files.weights.nativeDType
+        return files
+    }
+
+    /// A model alone (no tokenizer), its weights in `dtype` (nil: the file's own type).
+    public static func model(_ path: String, dtype: WeightDType?) throws -> CausalLM {
+        try loadModel(files(path, dtype: dtype))
     }
 
     /// The tokenizer of a model's files: GGUF metadata (the file itself, or `tokenizer.gguf` in a

@@ -17,6 +17,8 @@ struct BenchCommand: ParsableCommand {
     var r: Int = 5
     @Option(name: [.customShort("t"), .long], help: "Worker threads (default: the cores available).")
     var threads: Int = ThreadOption.defaultCount
+    @Option(help: ArgumentHelp(DTypeOption.help, valueName: "f32|f16|bf16"))
+    var dtype: WeightDType?
     @Option(name: .short, help: "Output: md or json.")
     var o: String = "md"
 
@@ -34,7 +36,7 @@ struct BenchCommand: ParsableCommand {
         try runReportingErrors(flags) {
             Parallel.setThreads(threads)
             // every model loads before any output, so a bad -m fails early
-            let models = try model.map { (path: $0, model: try loadModel(ModelFiles.open($0))) }
+            let models = try model.map { (path: $0, model: try ModelLoader.model($0, dtype: dtype)) }
             let report = try BenchReport.measure(models: models, promptTokens: p, generatedTokens: n, repetitions: r, threads: threads)
             print(o == "json" ? try report.json() : report.markdown(), terminator: o == "json" ? "\n" : "")
         }

@@ -32,6 +32,7 @@ struct CalibrateCommand: ParsableCommand {
         guard nsamples >= 1 else { throw ValidationError("--nsamples must be ≥ 1 (got \(nsamples))") }
         guard seqlen >= 2 else { throw ValidationError("--seqlen must be ≥ 2 (got \(seqlen))") }
         _ = try fisherLabels()
+        try DTypeOption.requireFloat32(model.dtype, command: "calibrate")
     }
 
     /// The Fisher labels of `--fisher` (checked in `validate`, before anything loads).
@@ -67,7 +68,7 @@ struct CalibrateCommand: ParsableCommand {
         try runReportingErrors(flags) {
             try prepareOutput()   // before anything loads
             Parallel.setThreads(model.threads)
-            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil)
+            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil, dtype: .f32)
             guard seqlen <= opened.model.contextLength else {
                 throw ToolkitError.badInput("--seqlen \(seqlen) exceeds the model's context of \(opened.model.contextLength)")
             }

@@ -47,7 +47,7 @@ struct ChatCommand: ParsableCommand {
         try runReportingErrors(flags) {
             let system = try systemPromptFile.map { try PromptText.read(file: $0) } ?? systemPrompt
             Parallel.setThreads(model.threads)
-            let opened = try ModelLoader.open(model.model, requireTokenizer: true)
+            let opened = try ModelLoader.open(model.model, requireTokenizer: true, dtype: model.dtype)
             var template = opened.chatTemplate ?? .none
             if let name = chatTemplate { template = try ChatTemplate(name: name) }
             let capacity = min(ctx ?? 4096, opened.model.contextLength)

@@ -56,7 +56,7 @@ struct GenerateCommand: ParsableCommand {
         try runReportingErrors(flags) {
             let text = try promptText()
             Parallel.setThreads(model.threads)
-            let opened = try ModelLoader.open(model.model, requireTokenizer: text != nil)
+            let opened = try ModelLoader.open(model.model, requireTokenizer: text != nil, dtype: model.dtype)
             let lm = opened.model
             let tokenizer = opened.tokenizer
             let prompt = try text.map { tokenizer?.encode($0, addSpecialTokens: true) ?? [] } ?? parseIDs(ids ?? "")

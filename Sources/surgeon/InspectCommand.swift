@@ -16,7 +16,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(model.flags) {
             Parallel.setThreads(model.threads)
-            let report = InspectReport(model: try loadModel(ModelFiles.open(model.model)))
+            let report = InspectReport(model: try ModelLoader.model(model.model, dtype: model.dtype))
             print(json ? try report.json() : report.markdown(), terminator: json ? "\n" : "")
         }
     }

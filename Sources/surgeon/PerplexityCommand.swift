@@ -40,9 +40,9 @@ struct PerplexityCommand: ParsableCommand {
         try runReportingErrors(flags) {
             Parallel.setThreads(model.threads)
             let proto = PerplexityProtocol(rawValue: protocolName) ?? .paper
-            let opened = try ModelLoader.open(model.model, requireTokenizer: true)
+            let opened = try ModelLoader.open(model.model, requireTokenizer: true, dtype: model.dtype)
             let tokenizer = try opened.requireTokenizer()
-            let reference = try compareTo.map { try ModelLoader.open($0).model }
+            let reference = try compareTo.map { try ModelLoader.open($0, dtype: model.dtype).model }
             let L = seqlen ?? ctx ?? PerplexityCommand.defaultSeqlen(proto, context: opened.model.contextLength)
             let tokens = try EvalText.tokens(file: f, protocol: proto, tokenizer: tokenizer)
             var ev = PerplexityEvaluator(model: opened.model, seqlen: L, protocol: proto,

@@ -8,7 +8,7 @@ struct Surgeon: ParsableCommand {
         commandName: "surgeon",
         abstract: "Compress OPT and Llama models with the LLM Surgeon, then chat with them, measure them and serve them fast.",
         version: surgeonVersion,
-        subcommands: [ChatCommand.self, GenerateCommand.self, PerplexityCommand.self, CalibrateCommand.self, CompressCommand.self, TokenizeCommand.self, BenchCommand.self, InspectCommand.self])
+        subcommands: [ChatCommand.self, GenerateCommand.self, PerplexityCommand.self, CalibrateCommand.self, CompressCommand.self, TokenizeCommand.self, BenchCommand.self, InspectCommand.self, ConvertCommand.self])
 
     /// Parses the command line with each negative number joined to its option, then runs the command.
     static func main() {
@@ -61,6 +61,9 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: [.customShort("t"), .long], help: "Worker threads (default: the cores available).")
     var threads: Int = ThreadOption.defaultCount
+
+    @Option(help: ArgumentHelp(DTypeOption.help, valueName: "f32|f16|bf16"))
+    var dtype: WeightDType?
 
     func validate() throws { try ThreadOption.validate(threads) }
 

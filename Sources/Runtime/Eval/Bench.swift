@@ -112,6 +112,7 @@ public func weightStats(_ model: CausalLM) -> WeightStats {
         s.parameters += t.count
         s.bytes += t.count * 4
     }
+    if let m = model as? any EmbeddingHolder & CausalLM { s.bytes += m.embeddingBytesBeyondFloat32 }   // 16-bit embedding / head
     for name in model.blockLinearNames {
         guard let l = model.linear(name) else { continue }
         let n = l.outFeatures * l.inFeatures

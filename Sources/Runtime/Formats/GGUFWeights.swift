@@ -7,6 +7,7 @@ public final class GGUFWeights: WeightSource {
     private var hfToGGUF: [String: String] = [:]
     public var origin: String { gguf.path }
     public var metadata: [String: String] { [:] }
+    public var weightDType: WeightDType = .f32
     /// The architecture whose names map GGUF tensors to Hugging Face ones.
     public var architecture: ArchitectureDescriptor { config.architecture.descriptor }
 
@@ -27,15 +28,49 @@ public final class GGUFWeights: WeightSource {
 
     public func load(_ name: String) throws -> Tensor {
         guard let g = hfToGGUF[name] else { throw ModelError.missingTensor(file: origin, tensor: name) }
-        var t = try gguf.load(g)
-        // llama.cpp permutes the rows of the rotary projections (q, k)
-        guard architecture.rotary, architecture.ggufPermutesRotary, let dot = name.lastIndex(of: ".") else { return t }
-        switch architecture.role(of: String(name[..<dot])) {
-        case .attentionQuery: t = unpermuteRoPE(t, heads: config.numHeads, file: origin, tensor: name)
-        case .attentionKey: t = unpermuteRoPE(t, heads: config.numKVHeads, file: origin, tensor: name)
-        default: break
+        let t = try gguf.load(g)
+        guard let heads = permutedHeads(name) else { return t }
+        return Tensor(shape: t.shape, data: unpermuteRoPERows(t.data, rows: t.rows, cols: t.cols, heads: heads))
+    }
+
+    /// f32 and bf16 tensors are what they say; f16 and the quantized types (blocks of f16 scales) are f16.
+    public func storedDType(of name: String) -> WeightDType? {
+        guard let g = hfToGGUF[name], let info = gguf.tensors[g] else { return nil }
+        switch info.type {
+        case .f32: return .f32
+        case .bf16: return .bf16
+        case .f16, .q4_0, .q4_1, .q8_0: return .f16
         }
-        return t
+    }
+
+    /// An F16 (BF16) tensor read as f16 (bf16) is kept as stored; any other is dequantized to
+    /// float32 and rounded once.
+    public func load16<Format: HalfFormat>(_ name: String, as format: Format.Type) throws -> [UInt16] {
+        guard let g = hfToGGUF[name], let info = gguf.tensors[g] else { throw ModelError.missingTensor(file: origin, tensor: name) }
+        guard (info.type == .f16 && Format.dtype == .f16) || (info.type == .bf16 && Format.dtype == .bf16) else {
+            return try load(name).data.map(Format.round)
+        }
+        let n = info.shape.reduce(1, *)
+        guard n > 0 else { return [] }
+        guard let raw = gguf.file.bytes(at: info.offset, count: info.byteCount), raw.count == 2 * n else {
+            throw ModelError.offsetOutOfRange(file: origin, tensor: name)
+        }
+        let bits = [UInt16](unsafeUninitializedCapacity: n) { out, count in
+            for i in 0..<n { out[i] = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            count = n
+        }
+        guard let heads = permutedHeads(name), info.shape.count == 2 else { return bits }
+        return unpermuteRoPERows(bits, rows: info.shape[0], cols: info.shape[1], heads: heads)
+    }
+
+    /// llama.cpp permutes the rows of the rotary projections (q, k): their head count, else nil.
+    private func permutedHeads(_ name: String) -> Int? {
+        guard architecture.rotary, architecture.ggufPermutesRotary, let dot = name.lastIndex(of: ".") else { return nil }
+        switch architecture.role(of: String(name[..<dot])) {
+        case .attentionQuery: return config.numHeads
+        case .attentionKey: return config.numKVHeads
+        default: return nil
+        }
     }
 }
 
@@ -43,13 +78,17 @@ public final class GGUFWeights: WeightSource {
 /// holds Hugging Face row t·(d/2)+j (d = head size, t ∈ {0,1}).
 /// w: [heads·d, C] -> [heads·d, C]
 public func unpermuteRoPE(_ w: Tensor, heads: Int, file: String, tensor: String) -> Tensor {
-    let rows = w.rows
-    let cols = w.cols
-    guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0 else { return w }
+    Tensor(shape: w.shape, data: unpermuteRoPERows(w.data, rows: w.rows, cols: w.cols, heads: heads))
+}
+
+/// `unpermuteRoPE` on the rows of any element type (float32 or 16-bit weights).
+/// w: [rows, cols] -> [rows, cols]; unchanged when rows do not split into heads of even size.
+public func unpermuteRoPERows<E>(_ w: [E], rows: Int, cols: Int, heads: Int) -> [E] {
+    guard heads > 0, rows % heads == 0, (rows / heads) % 2 == 0, w.count == rows * cols else { return w }
     let d = rows / heads
     let half = d / 2
-    var out = [Float](repeating: 0, count: w.count)
-    w.data.withUnsafeBufferPointer { src in
+    var out = w
+    w.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
             for h in 0..<heads {
                 for j in 0..<half {
@@ -62,7 +101,7 @@ public func unpermuteRoPE(_ w: Tensor, heads: Int, file: String, tensor: String)
             }
         }
     }
-    return Tensor(shape: w.shape, data: out)
+    return out
 }
 
 extension ModelConfig {

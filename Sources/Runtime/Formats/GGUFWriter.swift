@@ -1,16 +1,42 @@
 import Foundation
 
-/// Writes a GGUF v3 file holding metadata only (no tensors): how a compressed model made from a
-/// GGUF input carries its tokenizer and chat template (`tokenizer.gguf`), readable by llama.cpp's gguf-py.
+/// Writes GGUF v3 files: metadata only (no tensors), how a compressed model made from a GGUF
+/// input carries its tokenizer and chat template (`tokenizer.gguf`), readable by llama.cpp's
+/// gguf-py; or metadata and tensors (F32/F16/BF16 data as given, 32-byte aligned).
 public enum GGUFMetadataWriter {
-    public static func write(_ metadata: [(String, GGUFValue)], to path: String) throws {
+    /// One tensor to write: its GGUF name, Hugging Face-order shape ([R, C]), type and raw bytes.
+    public struct Tensor {
+        public let name: String, shape: [Int], type: GGMLType, bytes: [UInt8]
+        public init(name: String, shape: [Int], type: GGMLType, bytes: [UInt8]) {
+            self.name = name
+            self.shape = shape
+            self.type = type
+            self.bytes = bytes
+        }
+    }
+
+    public static func write(_ metadata: [(String, GGUFValue)], tensors: [Tensor] = [], to path: String) throws {
+        let alignment = 32
         var b: [UInt8] = Array("GGUF".utf8)
         append(&b, UInt32(3))
-        append(&b, UInt64(0))                     // tensors
+        append(&b, UInt64(tensors.count))
         append(&b, UInt64(metadata.count))
         for (k, v) in metadata {
             appendString(&b, k)
             try appendValue(&b, v, withType: true)
+        }
+        var offset = 0
+        for t in tensors {
+            appendString(&b, t.name)
+            append(&b, UInt32(t.shape.count))
+            for d in t.shape.reversed() { append(&b, UInt64(d)) }
+            append(&b, t.type.rawValue)
+            append(&b, UInt64(offset))
+            offset += (t.bytes.count + alignment - 1) / alignment * alignment
+        }
+        for t in tensors {
+            while b.count % alignment != 0 { b.append(0) }
+            b.append(contentsOf: t.bytes)
         }
         guard FileManager.default.createFile(atPath: path, contents: Data(b)) else {
             throw FileOperationError(.write, path: path, code: errno)

@@ -84,6 +84,7 @@ public final class ShardedSafetensors: WeightSource {
     let map: [String: String]
     /// The shards' `__metadata__` together (a compressed model's storage tags may sit in any shard).
     public let metadata: [String: String]
+    public var weightDType: WeightDType = .f32
 
     public init(indexPath: String, directory: String) throws {
         origin = indexPath
@@ -119,5 +120,10 @@ public final class ShardedSafetensors: WeightSource {
     public func load(_ name: String) throws -> Tensor {
         guard let f = map[name], let s = shards[f] else { throw ModelError.missingTensor(file: origin, tensor: name) }
         return try s.load(name)
+    }
+    public func storedDType(of name: String) -> WeightDType? { map[name].flatMap { shards[$0]?.storedDType(of: name) } }
+    public func load16<Format: HalfFormat>(_ name: String, as format: Format.Type) throws -> [UInt16] {
+        guard let f = map[name], let s = shards[f] else { throw ModelError.missingTensor(file: origin, tensor: name) }
+        return try s.load16(name, as: format)
     }
 }

@@ -9,15 +9,20 @@ public enum ModelWriter {
                                         "merges.txt", "tokenizer.model", "chat_template.jinja", "generation_config.json",
                                         "added_tokens.json", "tokenizer.gguf"]
 
+    /// `dtype` f16/bf16 writes the matrices (block linears, embeddings, lm_head) in that type and
+    /// the vectors (norms, biases) in float32, as llama.cpp's converter does, so the file holds
+    /// exactly what a model loaded in `dtype` holds (`torch_dtype` set to match; transformers casts
+    /// the vectors on load). The parts of compressed storages stay float32.
     public static func write(model: CausalLM, source: ModelFiles, to dir: String,
-                             extraFiles: [String: Data] = [:], metadata: [String: String] = [:]) throws {
+                             extraFiles: [String: Data] = [:], metadata: [String: String] = [:], dtype: WeightDType = .f32) throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let join = { (n: String) in (dir as NSString).appendingPathComponent(n) }
         var config = source.configJSON ?? model.config.huggingFaceJSON()
-        config["torch_dtype"] = "float32"
+        config["torch_dtype"] = dtype.torchName
+        if config["dtype"] != nil { config["dtype"] = dtype.torchName }   // transformers ≥ 4.56 spelling
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: join("config.json")))
-        let items = storedParameterItems(model)
+        let items = storedParameterItems(model).map { $0.rounded(to: dtype) }
         var meta = metadata
         meta["format"] = "pt"
         meta.merge(storageTags(model)) { _, tag in tag }   // each block linear's storage (Weights/StorageTensors.swift)
@@ -71,5 +76,28 @@ public func writeAtomically(_ dir: String, overwrite: Bool, temporary: String? =
         try? fm.removeItem(atPath: old)
     } else {
         try fm.moveItem(atPath: tmp, toPath: target)
+    }
+}
+
+extension WeightDType {
+    /// The name PyTorch and config.json's `torch_dtype` give this type.
+    public var torchName: String {
+        switch self {
+        case .f32: return "float32"
+        case .f16: return "float16"
+        case .bf16: return "bfloat16"
+        }
+    }
+}
+
+extension SafetensorsWriter.Item {
+    /// An F32 matrix rounded to a 16-bit `dtype` (any other item, and every item for f32, as it
+    /// is). Vectors (norms, biases) and the parts of compressed storages (`<layer>.weight.<part>`,
+    /// whose storages read float32 values) stay float32.
+    func rounded(to dtype: WeightDType) -> SafetensorsWriter.Item {
+        guard dtype != .f32, self.dtype == .f32, shape.count >= 2, !name.contains(".weight.") else { return self }
+        let floats = bytes.withUnsafeBytes { raw in (0..<bytes.count / 4).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) } }
+        let bits = dtype.round(floats) ?? []
+        return SafetensorsWriter.Item(name: name, dtype: dtype.safetensors, shape: shape, integers: bits)
     }
 }

@@ -27,6 +27,7 @@ public final class SafetensorsFile: WeightSource {
     public let file: MappedFile
     public let entries: [String: Entry]
     public let metadata: [String: String]
+    public var weightDType: WeightDType = .f32
     public var origin: String { file.path }
 
     public init(path: String) throws {
@@ -128,6 +129,21 @@ public final class SafetensorsFile: WeightSource {
             }
         }
         return Tensor(shape: e.shape, data: out)
+    }
+
+    public func storedDType(of name: String) -> WeightDType? { entries[name].flatMap { WeightDType($0.dtype) } }
+
+    /// The tensor's bits as stored when it is in `Format` already (no widening), else rounded from float32.
+    public func load16<Format: HalfFormat>(_ name: String, as format: Format.Type) throws -> [UInt16] {
+        guard let e = entries[name], e.dtype == Format.dtype.safetensors else { return try load(name).data.map(Format.round) }
+        guard let raw = file.bytes(at: e.begin, count: e.end - e.begin) else {
+            throw ModelError.offsetOutOfRange(file: origin, tensor: name)
+        }
+        let n = e.shape.reduce(1, *)
+        return [UInt16](unsafeUninitializedCapacity: n) { out, count in
+            for i in 0..<n { out[i] = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+            count = n
+        }
     }
 
     /// Loads an integer tensor (I32, I64, U8) exactly; an I64 value outside Int32 is an error.

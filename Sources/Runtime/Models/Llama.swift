@@ -2,7 +2,7 @@
 /// embedding, blocks, final RMSNorm, tied or untied lm_head.
 public final class LlamaModel: CausalLM {
     public let config: ModelConfig
-    public var embed: [Float]          // [V, C]
+    public var embed: EmbeddingTable   // [V, C], in the weights' type (--dtype)
     public var blocks: [LlamaBlock]
     public var norm: [Float]           // [C]
     public var lmHead: Linear          // [V, C]; shares `embed` storage when tied
@@ -11,11 +11,11 @@ public final class LlamaModel: CausalLM {
     public init(config c: ModelConfig, weights w: WeightSource) throws {
         config = c
         let C = c.hiddenSize, V = c.vocabSize
-        embed = try w.load("model.embed_tokens.weight", shape: [V, C]).data
+        embed = try EmbeddingTable(loading: w, name: "model.embed_tokens.weight", rows: V, cols: C)
         blocks = try (0..<c.numLayers).map { try LlamaBlock(loading: w, block: $0, config: c) }
         norm = try w.load("model.norm.weight", shape: [C]).data
-        lmHead = c.tieEmbeddings ? Linear(dense: Tensor(shape: [V, C], data: embed))
-                                 : Linear(dense: try w.load("lm_head.weight", shape: [V, C]))
+        lmHead = c.tieEmbeddings ? Linear(weight: embed.storage)
+                                 : try Linear.load(from: w, name: "lm_head", rows: V, cols: C, bias: false)
         rope = RoPETable(headDim: c.headDim, positions: c.maxPositions, theta: c.ropeTheta, scaling: c.ropeScaling)
     }
 
@@ -105,7 +105,7 @@ public final class LlamaModel: CausalLM {
     /// `namedParameters()` without the named tensors (never materialized: compressed weights).
     public func namedParameters(skipping skip: Set<String>) -> [(name: String, tensor: Tensor)] {
         let c = config
-        var out: [(String, Tensor)] = [("model.embed_tokens.weight", Tensor(shape: [c.vocabSize, c.hiddenSize], data: embed))]
+        var out: [(String, Tensor)] = [("model.embed_tokens.weight", Tensor(shape: [c.vocabSize, c.hiddenSize], data: embed.values))]
         let a = architecture
         for (i, b) in blocks.enumerated() {
             let p = a.blockName(i)

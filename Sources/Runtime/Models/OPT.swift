@@ -3,7 +3,7 @@
 public final class OPTModel: CausalLM {
     public static let positionOffset = 2
     public let config: ModelConfig
-    public var embed: [Float]              // [V, P] (P = word_embed_proj_dim)
+    public var embed: EmbeddingTable       // [V, P] (P = word_embed_proj_dim), in the weights' type
     public var positions: [Float]          // [maxPos + 2, C]
     public var projectIn: Linear?          // [C, P]
     public var projectOut: Linear?         // [P, C]
@@ -16,7 +16,7 @@ public final class OPTModel: CausalLM {
         let C = c.hiddenSize, V = c.vocabSize, P = c.wordEmbedProjDim
         // Some OPT checkpoints name tensors `decoder.*` without the `model.` prefix.
         let root = w.has("model.decoder.embed_tokens.weight") || !w.has("decoder.embed_tokens.weight") ? "model.decoder." : "decoder."
-        embed = try w.load(root + "embed_tokens.weight", shape: [V, P]).data
+        embed = try EmbeddingTable(loading: w, name: root + "embed_tokens.weight", rows: V, cols: P)
         positions = try w.load(root + "embed_positions.weight", shape: [c.maxPositions + OPTModel.positionOffset, C]).data
         if P != C {
             projectIn = Linear(dense: try w.load(root + "project_in.weight", shape: [C, P]))
@@ -31,8 +31,8 @@ public final class OPTModel: CausalLM {
             (finalNormW, finalNormB) = try ln(root + "final_layer_norm")
         }
         lmHead = c.tieEmbeddings || !w.has("lm_head.weight")
-            ? Linear(dense: Tensor(shape: [V, P], data: embed))
-            : Linear(dense: try w.load("lm_head.weight", shape: [V, P]))
+            ? Linear(weight: embed.storage)
+            : try Linear.load(from: w, name: "lm_head", rows: V, cols: P, bias: false)
     }
 
     public var headInput: Int { config.wordEmbedProjDim }
@@ -148,7 +148,7 @@ public final class OPTModel: CausalLM {
         let C = c.hiddenSize
         let r = "model.decoder."
         var out: [(String, Tensor)] = [
-            (r + "embed_tokens.weight", Tensor(shape: [c.vocabSize, c.wordEmbedProjDim], data: embed)),
+            (r + "embed_tokens.weight", Tensor(shape: [c.vocabSize, c.wordEmbedProjDim], data: embed.values)),
             (r + "embed_positions.weight", Tensor(shape: [positions.count / C, C], data: positions)),
         ]
         if let projectIn { out.append((r + "project_in.weight", projectIn.denseWeight)) }

@@ -37,6 +37,7 @@ public final class DenseStorage: LinearStorage {
         [.init(name: weight, shape: [rows, cols], floats: values)]
     }
 
+    /// Reads `<layer>.weight` of any float type, widened to float32.
     public static func load(from src: WeightSource, weight: String, rows: Int, cols: Int) throws -> DenseStorage {
         DenseStorage(rows: rows, cols: cols, values: try src.load(weight, shape: [rows, cols]).data)
     }

@@ -8,6 +8,7 @@ public enum StorageRegistry {
     /// equal estimated cost.
     public static let types: [any LinearStorage.Type] = [
         DenseStorage.self,
+        Dense16Storage<F16>.self, Dense16Storage<BF16>.self,
         CompactedWeight.self,
         TwoFourWeight.self,
         BitmaskWeight.self,

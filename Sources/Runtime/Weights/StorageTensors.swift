@@ -3,9 +3,12 @@ import Foundation
 // How a block linear `<layer>` (e.g. `model.layers.0.mlp.up_proj`) is stored in model.safetensors.
 // The bias is always `<layer>.bias` (F32 [R]). The weight's storage is named by an explicit tag in
 // the safetensors header, `__metadata__["<layer>.weight.storage"]`, whose value is the storage's
-// `StorageKind` (`dense`, `compacted`, `2:4`, `bitmask`, `csr`); its tensors are those the storage
-// writes (`LinearStorage.items(weight:)`), `<layer>.weight` or `<layer>.weight.<part>`:
+// `StorageKind` (`dense`, `dense-f16`, `dense-bf16`, `compacted`, `2:4`, `bitmask`, `csr`); its
+// tensors are those the storage writes (`LinearStorage.items(weight:)`), `<layer>.weight` or
+// `<layer>.weight.<part>`:
 //   dense      <layer>.weight              F32 [R, C]
+//   dense-f16  <layer>.weight              F16 [R, C]
+//   dense-bf16 <layer>.weight              BF16 [R, C]
 //   compacted  <layer>.weight.values       F32 [nr, nc]
 //              <layer>.weight.kept_rows    I32 [nr]
 //              <layer>.weight.kept_cols    I32 [nc]
@@ -18,6 +21,8 @@ import Foundation
 //              <layer>.weight.row_offsets  I32 [R + 1]
 // Layouts are described in DenseStorage, CompactedWeight, TwoFourWeight, BitmaskWeight and CSRWeight.
 // The loader dispatches on the tag through `StorageRegistry`; a tag it does not know is refused.
+// The three dense tags are one family: a dense weight loads into the dense storage of the source's
+// `weightDType` (`--dtype`), kept as stored when the types match, else converted once.
 // A layer without a tag is dense when `<layer>.weight` exists (every Hugging Face checkpoint), and
 // otherwise comes from a file written before the tags existed (LegacyStorageLayout.swift).
 
@@ -36,7 +41,9 @@ extension Linear {
     public static func load(from src: WeightSource, name: String, rows R: Int, cols C: Int, bias: Bool) throws -> Linear {
         let w = name + ".weight"
         let b = bias ? try src.load(name + ".bias", shape: [R]).data : nil
-        let kind = try storedKind(src, layer: name)
+        var kind = try storedKind(src, layer: name)
+        // a dense weight of any float type loads into the dense storage of the requested type
+        if StorageKind.denseKinds.contains(kind) { kind = denseStorageType(src.weightDType).kind }
         guard let type = StorageRegistry.type(of: kind) else {
             throw StorageError.unknownStorage(file: src.origin, layer: name, tag: kind.rawValue, known: StorageKind.allCases.map(\.rawValue))
         }
