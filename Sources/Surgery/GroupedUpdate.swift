@@ -26,7 +26,8 @@ public func rowGroups(counts: [Int], maxEntries: Int) -> [Range<Int>] {
 /// group P, in order, solve K_P x = target_P with K_P[a,b] = Gi[r_a,r_b]·Ai[c_a,c_b] and target_P
 /// the current weights at P (earlier groups' updates included: sequential hand-off), then apply
 /// ΔW = −Gi[:,P_r] · (M_P · Ai) where M_P holds x at P's positions (rows P_r). Finally every
-/// removed weight is set to exactly 0.
+/// removed weight is set to exactly 0. K_P is solved to float64 accuracy by a float32 Cholesky with
+/// float64 refinement (`GroupSystem.solve`).
 /// gi, ai: the damped inverses on the live rows / columns (`liveInverses`); nil = no update (OBD
 /// baselines). mask: [R, C'].
 public func applyGroupedUpdate(_ layer: inout PrunableLayer, mask: [Bool], live: LiveParts, gi: [Double]?, ai: [Double]?,
@@ -53,43 +54,28 @@ public func applyGroupedUpdate(_ layer: inout PrunableLayer, mask: [Bool], live:
     guard layer.w.allSatisfy({ $0.isFinite }) else { throw SurgeryError.nonFiniteWeights(layer: layer.name) }
 }
 
-/// One group's exact OBS step on the live weights wl: [nR, nC] (updated in place).
+/// One group's exact OBS step on the live weights wl: [nR, nC] (updated in place): K_P solved through
+/// its Kronecker structure (`GroupSystem`), then Y = M_P·Ai (n axpys of Ai's rows: M_P has only n
+/// nonzeros) and wl −= Gi[:, P_r]·Y (2·nR·p·nC flops).
 private func solveGroup(_ group: Range<Int>, maskedCols: [[Int]], wl: inout [Double], gi: [Double], ai: [Double],
                         nR: Int, nC: Int, layer: String) throws {
-    // the group's positions (live row, live column), row by row
-    var pr: [Int] = [], pc: [Int] = [], groupRows: [Int] = []
+    // the group's entries (row slot ps, live column pc), row by row; row slot s holds off[s]..<off[s+1]
+    var pc: [Int] = [], ps: [Int] = [], groupRows: [Int] = [], off: [Int] = [0]
     for i in group where !maskedCols[i].isEmpty {
+        for j in maskedCols[i] { pc.append(j); ps.append(groupRows.count) }
         groupRows.append(i)
-        for j in maskedCols[i] { pr.append(i); pc.append(j) }
+        off.append(pc.count)
     }
-    let n = pr.count
+    let n = pc.count, p = groupRows.count
     guard n > 0 else { return }
-    // K_P[a,b] = Gi[r_a,r_b]·Ai[c_a,c_b];  target_P = current weights at P
-    var k = [Double](repeating: 0, count: n * n)
-    var target = [Double](repeating: 0, count: n)
-    k.withUnsafeMutableBufferPointer { kp in
-        gi.withUnsafeBufferPointer { g in
-            ai.withUnsafeBufferPointer { a in
-                for x in 0..<n {
-                    let gRow = pr[x] * nR, aRow = pc[x] * nC
-                    let out = x * n
-                    for y in 0..<n { kp[out + y] = g[gRow + pr[y]] * a[aRow + pc[y]] }
-                }
-            }
-        }
+    let system = GroupSystem(n: n, p: p, nC: nC, pc: pc, ps: ps, off: off,
+                             gp: submatrix(gi, cols: nR, rows: groupRows, cols: groupRows))
+    let target = (0..<n).map { wl[groupRows[ps[$0]] * nC + pc[$0]] }   // current weights at P
+    try ai.withUnsafeBufferPointer { a in
+        guard let ab = a.baseAddress else { return }
+        let sol = try system.solve(target, ai: ab, what: "the grouped OBS system of \(layer)").x
+        let y = system.spread(sol, ai: ab)                                              // [p, nC]
+        let giCols = submatrix(gi, cols: nR, rows: Array(0..<nR), cols: groupRows)   // [nR, p]
+        dgemm(giCols, y, M: nR, N: nC, K: p, alpha: -1, beta: 1, into: &wl)
     }
-    for x in 0..<n { target[x] = wl[pr[x] * nC + pc[x]] }
-    let sol = try spdSolve(k, n: n, target, k: 1, what: "the grouped OBS system of \(layer)")
-    // M: [p, nC] holds the solution at the group's positions; Y = M · Ai; wl −= Gi[:, P_r] · Y
-    let p = groupRows.count
-    let slot = Dictionary(uniqueKeysWithValues: groupRows.enumerated().map { ($1, $0) })
-    var m = [Double](repeating: 0, count: p * nC)
-    for x in 0..<n {
-        guard let s = slot[pr[x]] else { continue }
-        m[s * nC + pc[x]] = sol[x]
-    }
-    var y = [Double](repeating: 0, count: p * nC)
-    dgemm(m, ai, M: p, N: nC, K: nC, into: &y)
-    let giCols = submatrix(gi, cols: nR, rows: Array(0..<nR), cols: groupRows)   // [nR, p]
-    dgemm(giCols, y, M: nR, N: nC, K: p, alpha: -1, beta: 1, into: &wl)
 }

@@ -1,0 +1,114 @@
+import CBLAS
+
+/// One group's OBS system K_P = S (Gp ⊗ Ai) Sᵀ of the grouped correlated update (surgeon.md §5):
+/// n masked entries on p rows of the live weights; entry x sits at row slot ps[x] and live column
+/// pc[x], row slot s holding entries off[s]..<off[s+1]. gp: Gi[rows, rows]: [p, p]; ai: [nC, nC].
+///
+/// The Kronecker structure makes K_P·x cheap without K_P: Y = M·Ai (M: [p, nC] holding x at the
+/// entries, n axpys of Ai's rows) and (K_P·x)[x] = Σ_s Gp[ps[x], s]·Y[s, pc[x]], n·(nC + p) flops
+/// against n² for a dense product. `solve` factors K_P once in float32 (spotrf, half the time and
+/// memory of float64) and refines in float64 with these exact products until the residual meets
+/// float64 backward accuracy, LAPACK's dsposv criterion ‖t − K·x‖∞ ≤ ‖x‖∞·‖K‖∞·ε₆₄·√n; when
+/// float32 cannot factor K_P or refinement stalls (K_P too ill-conditioned for float32), it solves
+/// with a float64 Cholesky instead.
+struct GroupSystem {
+    let n: Int, p: Int, nC: Int
+    let pc: [Int], ps: [Int], off: [Int]
+    let gp: [Double]      // [p, p]
+
+    /// Y = M·Ai: [p, nC] with M holding x at the entries.  x: [n]; ai: [nC, nC]
+    func spread(_ x: [Double], ai: UnsafePointer<Double>) -> [Double] {
+        var y = [Double](repeating: 0, count: p * nC)
+        y.withUnsafeMutableBufferPointer { yp in
+            guard let yb = yp.baseAddress else { return }
+            for e in 0..<n where x[e] != 0 { cblas_daxpy(Int32(nC), x[e], ai + pc[e] * nC, 1, yb + ps[e] * nC, 1) }
+        }
+        return y
+    }
+
+    /// K_P·x.  x: [n]; ai: [nC, nC]
+    func multiply(_ x: [Double], ai: UnsafePointer<Double>) -> [Double] {
+        let y = spread(x, ai: ai)
+        var out = [Double](repeating: 0, count: n)
+        for e in 0..<n {
+            let gRow = ps[e] * p, c = pc[e]
+            var s = 0.0
+            for t in 0..<p { s += gp[gRow + t] * y[t * nC + c] }
+            out[e] = s
+        }
+        return out
+    }
+
+    /// K_P[x, y] for y ≤ x (row-major lower triangle; the rest stays 0), as T.  ai: [nC, nC]
+    private func lowerTriangle<T: BinaryFloatingPoint>(_: T.Type, ai: UnsafePointer<Double>) -> (k: [T], norm: Double) {
+        var k = [T](repeating: 0, count: n * n)
+        var rowSums = [Double](repeating: 0, count: n)   // Σ_y |K[x, y]| over the whole symmetric row
+        k.withUnsafeMutableBufferPointer { kp in
+            for sx in 0..<p {
+                for x in off[sx]..<off[sx + 1] {
+                    let aRow = ai + pc[x] * nC, out = x * n
+                    for sy in 0...sx {
+                        let gv = gp[sx * p + sy]
+                        var y = off[sy]
+                        let end = min(off[sy + 1], x + 1)
+                        while y < end {
+                            let v = gv * aRow[pc[y]]
+                            kp[out + y] = T(v)
+                            rowSums[x] += abs(v)
+                            if y != x { rowSums[y] += abs(v) }
+                            y += 1
+                        }
+                    }
+                }
+            }
+        }
+        return (k, rowSums.max() ?? 0)
+    }
+
+    /// x with K_P·x = t (see the type's comment) and whether it took the float64 Cholesky.  t: [n]; ai: [nC, nC]
+    func solve(_ t: [Double], ai: UnsafePointer<Double>, what: String) throws -> (x: [Double], float64: Bool) {
+        if n == 0 { return ([], false) }
+        var (k, norm) = lowerTriangle(Float.self, ai: ai)
+        // row-major lower triangle = column-major upper triangle
+        var uplo = Int8(UInt8(ascii: "U"))
+        var nn = Int32(n), one: Int32 = 1, info: Int32 = 0
+        spotrf_(&uplo, &nn, &k, &nn, &info)
+        if info == 0 {
+            var x = [Double](repeating: 0, count: n)
+            var r = t
+            let bound = norm * (Double.ulpOfOne / 2) * Double(n).squareRoot()   // LAPACK dlamch("E") = 2⁻⁵³
+            for _ in 0..<30 {
+                var d = r.map { Float($0) }
+                spotrs_(&uplo, &nn, &one, k, &nn, &d, &nn, &info)
+                guard info == 0 else { break }
+                for e in 0..<n { x[e] += Double(d[e]) }
+                let kx = multiply(x, ai: ai)
+                var rMax = 0.0, xMax = 0.0
+                for e in 0..<n {
+                    r[e] = t[e] - kx[e]
+                    rMax = max(rMax, abs(r[e]))
+                    xMax = max(xMax, abs(x[e]))
+                }
+                guard rMax.isFinite else { break }
+                if rMax <= xMax * bound { return (x, false) }
+            }
+        }
+        k = []
+        var kd = lowerTriangle(Double.self, ai: ai).k
+        return (try spdSolveLower(&kd, n: n, t, what: what), true)
+    }
+}
+
+/// Solves a·x = b by float64 Cholesky for SPD a: [n, n] given by its lower triangle (row-major;
+/// the upper part is not read; overwritten) and one right-hand side b: [n].
+func spdSolveLower(_ a: inout [Double], n: Int, _ b: [Double], what: String) throws -> [Double] {
+    if n == 0 { return [] }
+    var uplo = Int8(UInt8(ascii: "U"))   // row-major lower = column-major upper
+    var nn = Int32(n), one: Int32 = 1, info: Int32 = 0
+    dpotrf_(&uplo, &nn, &a, &nn, &info)
+    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+    var x = b
+    dpotrs_(&uplo, &nn, &one, a, &nn, &x, &nn, &info)
+    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+    return x
+}
