@@ -40,7 +40,8 @@ let package = Package(
         .testTarget(name: "TokenizeTests", dependencies: ["Tokenize", "TestSupport"]),
         .testTarget(name: "SurgeryTests", dependencies: ["Surgery", "Runtime", "TestSupport"]),
         .testTarget(name: "ToolkitTests", dependencies: ["Toolkit", "Runtime", "Tokenize", "TestSupport"]),
-        .testTarget(name: "SurgeonTests", dependencies: ["surgeon", "Toolkit", "Runtime", "TestSupport"]),
+        .testTarget(name: "SurgeonTests", dependencies: ["surgeon", "Toolkit", "Runtime", "TestSupport",
+                                                       .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]
 )

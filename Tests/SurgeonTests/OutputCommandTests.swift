@@ -1,4 +1,5 @@
 import XCTest
+import ArgumentParser
 import Runtime
 import Surgery
 import Toolkit
@@ -29,13 +30,7 @@ final class OutputCommandTests: XCTestCase {
     }
 
     func refusal(calibrate args: [String], file: StaticString = #filePath, line: UInt = #line) -> String {
-        do {
-            _ = try CalibrateCommand.parse(args)
-            XCTFail("accepted: \(args)", file: file, line: line)
-            return ""
-        } catch {
-            return CalibrateCommand.message(for: error)
-        }
+        parseRefusal(CalibrateCommand.self, args, file: file, line: line)
     }
 
     /// Defect 8: `--sparsity 0` ran a whole compression and then failed on `-inf`; now it, and the
@@ -219,11 +214,16 @@ final class ScheduleFlagTests: XCTestCase {
 
 /// The message ArgumentParser prints for a refused compress command line.
 func compressRefusal(_ args: [String], file: StaticString = #filePath, line: UInt = #line) -> String {
+    parseRefusal(CompressCommand.self, args, file: file, line: line)
+}
+
+/// The message ArgumentParser prints for a refused command line of `command`.
+func parseRefusal<C: ParsableCommand>(_ command: C.Type, _ args: [String], file: StaticString = #filePath, line: UInt = #line) -> String {
     do {
-        _ = try CompressCommand.parse(args)
+        _ = try C.parse(args)
         XCTFail("accepted: \(args)", file: file, line: line)
         return ""
     } catch {
-        return CompressCommand.message(for: error)
+        return C.message(for: error)
     }
 }
