@@ -10,7 +10,7 @@ enum HeadsFigure {
     static func draw(_ o: ReportedOutput, heads h: HeadDims) -> SVGDrawing {
         let left = 70.0, top = 74.0, groups = h.kvHeads, blocks = h.qk.count
         let gridW = cellW * Double(groups), gridH = cellH * Double(blocks)
-        let width = max(left + gridW + 150, 420), height = max(top + gridH + 30, top + 230)
+        let width = max(left + gridW + 150, 480), height = max(top + gridH + 30, top + 230)
         var d = SVGDrawing(width: width, height: height, title: "Kept attention dimensions of \(o.name)")
         d.text("Attention heads: \(o.name)", x: 10, y: 20, size: 14, weight: "bold")
         let perGroup = h.heads / max(h.kvHeads, 1)
@@ -31,8 +31,8 @@ enum HeadsFigure {
                 d.rect(x: x, y: y, width: cellW / 2, height: cellH, fill: Palette.sequential(qkGone))
                 d.rect(x: x + cellW / 2, y: y, width: cellW / 2, height: cellH, fill: Palette.sequential(vGone))
                 d.rect(x: x, y: y, width: cellW, height: cellH, fill: "none", stroke: "#ffffff")
-                d.text("\(qk)", x: x + cellW / 4, y: y + cellH - 4, anchor: "middle", size: 9, fill: qkGone > 0.55 ? "#ffffff" : "#222")
-                d.text("\(v)", x: x + 3 * cellW / 4, y: y + cellH - 4, anchor: "middle", size: 9, fill: vGone > 0.55 ? "#ffffff" : "#222")
+                d.text("\(qk)", x: x + cellW / 4, y: y + cellH - 4, anchor: "middle", size: 9, fill: qkGone > 0.55 ? "#ffffff" : "#111111", halo: qkGone > 0.55 ? "#08306b" : "#ffffff")
+                d.text("\(v)", x: x + 3 * cellW / 4, y: y + cellH - 4, anchor: "middle", size: 9, fill: vGone > 0.55 ? "#ffffff" : "#111111", halo: vGone > 0.55 ? "#08306b" : "#ffffff")
                 d.endGroup()
             }
         }

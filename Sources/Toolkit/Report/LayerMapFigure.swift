@@ -51,8 +51,9 @@ enum LayerMapFigure {
             }
             d.rect(x: x, y: y, width: cellW, height: cellH, fill: "none", stroke: "#ffffff")
             if l.sparsity.isFinite {
+                let dark = (rowsColumns ? (rowFrac + colFrac) / 2 : l.sparsity) > 0.55
                 d.text(String(format: "%.0f", 100 * l.sparsity), x: x + cellW / 2, y: y + cellH - 4, anchor: "middle", size: 9,
-                       fill: (rowsColumns ? max(rowFrac, colFrac) : l.sparsity) > 0.55 ? "#ffffff" : "#222")
+                       fill: dark ? "#ffffff" : "#111111", halo: dark ? "#08306b" : "#ffffff")
             }
             d.endGroup()
         }

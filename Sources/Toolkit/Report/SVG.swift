@@ -62,10 +62,12 @@ struct SVGDrawing {
     }
 
     /// anchor: start, middle or end; rotate: degrees about (x, y).
+    /// halo: an outline of that colour behind the glyphs (numbers over cells of any colour).
     mutating func text(_ s: String, x: Double, y: Double, anchor: String = "start", size: Double = 11, weight: String? = nil,
-                       fill: String = "#222", rotate: Double? = nil) {
+                       fill: String = "#222", rotate: Double? = nil, halo: String? = nil) {
         var a = "x=\"\(svgNumber(x))\" y=\"\(svgNumber(y))\" font-size=\"\(svgNumber(size))\" text-anchor=\"\(anchor)\" fill=\"\(fill)\""
         if let weight { a += " font-weight=\"\(weight)\"" }
+        if let halo { a += " stroke=\"\(halo)\" stroke-width=\"2.2\" paint-order=\"stroke\" stroke-linejoin=\"round\"" }
         if let rotate { a += " transform=\"rotate(\(svgNumber(rotate)) \(svgNumber(x)) \(svgNumber(y)))\"" }
         body.append("<text \(a)>\(xmlEscaped(s))</text>")
     }
