@@ -67,7 +67,7 @@ struct SVGDrawing {
                        fill: String = "#222", rotate: Double? = nil, halo: String? = nil) {
         var a = "x=\"\(svgNumber(x))\" y=\"\(svgNumber(y))\" font-size=\"\(svgNumber(size))\" text-anchor=\"\(anchor)\" fill=\"\(fill)\""
         if let weight { a += " font-weight=\"\(weight)\"" }
-        if let halo { a += " stroke=\"\(halo)\" stroke-width=\"2.2\" paint-order=\"stroke\" stroke-linejoin=\"round\"" }
+        if let halo { a += " stroke=\"\(halo)\" class=\"halo\"" }
         if let rotate { a += " transform=\"rotate(\(svgNumber(rotate)) \(svgNumber(x)) \(svgNumber(y)))\"" }
         body.append("<text \(a)>\(xmlEscaped(s))</text>")
     }
@@ -91,7 +91,8 @@ struct SVGDrawing {
         let w = svgNumber(width), h = svgNumber(height)
         return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(h)\" viewBox=\"0 0 \(w) \(h)\" "
             + "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" role=\"img\">\n"
-            + "<title>\(xmlEscaped(title))</title>\n<rect x=\"0\" y=\"0\" width=\"\(w)\" height=\"\(h)\" fill=\"#ffffff\"/>\n"
+            + "<title>\(xmlEscaped(title))</title>\n"
+            + "<style>text.halo { stroke-width: 2.2px; paint-order: stroke; stroke-linejoin: round; }</style>\n<rect x=\"0\" y=\"0\" width=\"\(w)\" height=\"\(h)\" fill=\"#ffffff\"/>\n"
             + body.joined(separator: "\n") + "\n</svg>\n"
     }
 
