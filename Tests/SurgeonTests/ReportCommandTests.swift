@@ -44,6 +44,11 @@ final class ReportCommandTests: XCTestCase {
         XCTAssertEqual(noBench.status, 1)
         XCTAssertTrue(noBench.stderr.contains("none.json given with --bench"), noBench.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.html"))
+        // an -o whose directory does not exist
+        let noDir = try surgeon(["report", dir + "/out", "-o", dir + "/nodir/x.html"])
+        XCTAssertEqual(noDir.status, 1)
+        XCTAssertTrue(noDir.stderr.hasPrefix("error: cannot write \(dir)/nodir/x.html given with -o: "), noDir.stderr)
+        XCTAssertTrue(noDir.stderr.contains("its directory does not exist"), noDir.stderr)
         let badPPL = try surgeon(["report", dir + "/out", "--dense-ppl", "-3", "-o", dir + "/x.html"])
         XCTAssertNotEqual(badPPL.status, 0)
         XCTAssertTrue(badPPL.stderr.contains("--dense-ppl must be a positive perplexity"), badPPL.stderr)

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 
 /// `surgeon report`: the figures of one or more compressed outputs as one self-contained HTML page
 /// (inline SVG, no script, no network) and, on request, as standalone .svg files.
@@ -116,15 +117,27 @@ public struct ReportPage: Sendable {
 
     /// Writes the page to `path` (atomically) and, when `svgDirectory` is given, each figure there
     /// as a standalone .svg (the directory is created when missing). Returns the files written.
+    /// A failure is a `FileOperationError` (write) naming the file.
     @discardableResult
     public func write(html path: String, svgDirectory: String? = nil) throws -> [String] {
-        try Data(html().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        func put(_ text: String, _ file: String) throws {
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+            } catch {
+                throw FileOperationError(.write, path: file, error: error)
+            }
+        }
+        try put(html(), path)
         var written = [path]
         if let dir = svgDirectory {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            } catch {
+                throw FileOperationError(.write, path: dir, error: error)
+            }
             for f in figures() {
                 let p = (dir as NSString).appendingPathComponent(f.file)
-                try Data(f.standalone.utf8).write(to: URL(fileURLWithPath: p), options: .atomic)
+                try put(f.standalone, p)
                 written.append(p)
             }
         }
