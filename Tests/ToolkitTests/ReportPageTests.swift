@@ -250,6 +250,8 @@ final class ReportPageTests: XCTestCase {
         XCTAssertEqual(Scale(lo: 5, hi: 5, from: 0, to: 10).ticks().isEmpty, false)   // one value: a range around it
         XCTAssertEqual(Scale.label(0.05), "0.05")
         XCTAssertEqual(Scale.label(200), "200")
+        XCTAssertEqual(Scale.label(1e7), "1e7")
+        XCTAssertEqual(Scale.label(2e-4), "2e-4")
         XCTAssertEqual(svgNumber(1.001), "1")
         XCTAssertEqual(svgNumber(12.345), "12.35")
         XCTAssertEqual(svgNumber(.nan), "NaN")

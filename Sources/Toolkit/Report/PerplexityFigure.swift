@@ -25,7 +25,8 @@ enum PerplexityFigure {
         let width = left + plotW + 30, height = legendTop + 18 * Double(outputs.count) + 10
         var d = SVGDrawing(width: width, height: height, title: "Perplexity against sparsity")
         d.text("Perplexity vs sparsity", x: left, y: 20, size: 14, weight: "bold")
-        let maxX = min(max((xs.max() ?? 0.1) * 10, 0.1).rounded(.up) / 10, 1)   // next tenth, at most 1
+        // the next tenth (0.3002 stays 0.3: actual sparsities overshoot their target a little), at most 1
+        let maxX = min(max(((xs.max() ?? 0.1) * 10 - 0.01).rounded(.up), 1) / 10, 1)
         let x = Scale(lo: 0, hi: maxX, from: left, to: left + plotW)
         let yMin = ys.min() ?? 1, yMax = ys.max() ?? 10
         let log = yMax / yMin > 10

@@ -53,7 +53,10 @@ struct Scale {
 
     /// A tick label: up to 3 significant digits, no trailing zeros.
     static func label(_ v: Double) -> String {
-        if v != 0, abs(v) >= 1e5 || abs(v) < 1e-3 { return String(format: "%.0e", v) }
+        if v != 0, abs(v) >= 1e5 || abs(v) < 1e-3 {   // 1e7, 2e-4
+            return String(format: "%.0e", v).replacingOccurrences(of: "e+0", with: "e").replacingOccurrences(of: "e+", with: "e")
+                .replacingOccurrences(of: "e-0", with: "e-")
+        }
         var s = String(format: "%.3g", v)
         if s.contains("."), !s.contains("e") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
         return s
