@@ -235,7 +235,7 @@ final class ReportPageTests: XCTestCase {
         XCTAssertThrowsError(try ReportPage(outputs: [out, out])) { XCTAssertEqual($0 as? ReportError, .duplicateOutput(dir + "/out")) }
     }
 
-    /// Scales: round linear ticks inside the range, powers of ten (with 2× and 5× over few decades)
+    /// Scales: round linear ticks inside the range, powers of ten (with 2×, 3×, 5× over few decades)
     /// on a log scale, end points mapped to the pixel ends; numbers and text as XML takes them.
     func testScalesAndEscaping() {
         let s = Scale(lo: 0, hi: 0.3, from: 100, to: 400)
@@ -245,7 +245,7 @@ final class ReportPageTests: XCTestCase {
         let l = Scale(lo: 15, hi: 300, from: 300, to: 0, log: true)
         XCTAssertEqual(l(15), 300, accuracy: 1e-9)
         XCTAssertEqual(l(300), 0, accuracy: 1e-9)
-        XCTAssertEqual(l.ticks(), [20, 50, 100, 200])
+        XCTAssertEqual(l.ticks(), [20, 30, 50, 100, 200, 300])
         XCTAssertEqual(Scale(lo: 1, hi: 1e5, from: 0, to: 1, log: true).ticks(), [1, 10, 100, 1000, 10000, 100000])
         XCTAssertEqual(Scale(lo: 5, hi: 5, from: 0, to: 10).ticks().isEmpty, false)   // one value: a range around it
         XCTAssertEqual(Scale.label(0.05), "0.05")

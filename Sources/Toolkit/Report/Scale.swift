@@ -29,11 +29,11 @@ struct Scale {
     }
 
     /// About `count` round values inside [lo, hi]: multiples of 1, 2 or 5 × 10^k (linear); powers
-    /// of ten, with 2× and 5× between them when fewer than three decades (log).
+    /// of ten, with 2×, 3× and 5× between them over fewer than three decades (log).
     func ticks(count: Int = 5) -> [Double] {
         if log {
             let a = Int(Foundation.log10(lo).rounded(.down)), b = Int(Foundation.log10(hi).rounded(.up))
-            let mults: [Double] = b - a < 3 ? [1, 2, 5] : [1]
+            let mults: [Double] = b - a < 3 ? [1, 2, 3, 5] : [1]
             var out: [Double] = []
             for e in a...b { for m in mults { let v = m * pow(10, Double(e)); if v >= lo * 0.999, v <= hi * 1.001 { out.append(v) } } }
             return out
