@@ -251,6 +251,7 @@ final class ReportPageTests: XCTestCase {
         XCTAssertEqual(Scale.label(0.05), "0.05")
         XCTAssertEqual(Scale.label(200), "200")
         XCTAssertEqual(Scale.label(1e7), "1e7")
+        XCTAssertEqual(Scale.label(10000), "10000")
         XCTAssertEqual(Scale.label(2e-4), "2e-4")
         XCTAssertEqual(svgNumber(1.001), "1")
         XCTAssertEqual(svgNumber(12.345), "12.35")

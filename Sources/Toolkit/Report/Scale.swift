@@ -57,6 +57,7 @@ struct Scale {
             return String(format: "%.0e", v).replacingOccurrences(of: "e+0", with: "e").replacingOccurrences(of: "e+", with: "e")
                 .replacingOccurrences(of: "e-0", with: "e-")
         }
+        if v == v.rounded() { return String(format: "%.0f", v) }   // 1000, not 1e+03
         var s = String(format: "%.3g", v)
         if s.contains("."), !s.contains("e") { while s.hasSuffix("0") { s.removeLast() }; if s.hasSuffix(".") { s.removeLast() } }
         return s
