@@ -86,6 +86,8 @@ struct CompressCommand: ParsableCommand {
     var denseOutput = false
     @Flag(help: "Print one JSON record.")
     var json = false
+    @Flag(help: "Write report.html (figures of the run, see `surgeon report`) into the output directory at the end.")
+    var report = false
 
     /// "surgeon, kobd, lobd, magnitude (all structures); sparsegpt, wanda (unstructured, 2:4)", from the traits.
     static let methodHelp: String = {
@@ -254,6 +256,7 @@ struct CompressCommand: ParsableCommand {
                               Double(s.peakRSS) / 1048576)
             if let b = s.pplBefore, let a = s.pplAfter { line += String(format: ", perplexity %.4f -> %.4f", b, a) }
             printError(line)
+            if report { try ReportCommand.writeAfterCompress(output: output, densePerplexity: s.pplBefore) }
             if json { print(jsonLine(s.json)) }
         }
     }

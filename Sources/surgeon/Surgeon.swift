@@ -8,7 +8,7 @@ struct Surgeon: ParsableCommand {
         commandName: "surgeon",
         abstract: "Compress OPT and Llama models with the LLM Surgeon, then chat with them, measure them and serve them fast.",
         version: surgeonVersion,
-        subcommands: [ChatCommand.self, GenerateCommand.self, PerplexityCommand.self, CalibrateCommand.self, CompressCommand.self, TokenizeCommand.self, BenchCommand.self, InspectCommand.self, ConvertCommand.self])
+        subcommands: [ChatCommand.self, GenerateCommand.self, PerplexityCommand.self, CalibrateCommand.self, CompressCommand.self, TokenizeCommand.self, BenchCommand.self, InspectCommand.self, ConvertCommand.self, ReportCommand.self])
 
     /// Parses the command line with each negative number joined to its option, then runs the command.
     static func main() {

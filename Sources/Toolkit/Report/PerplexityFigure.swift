@@ -1,0 +1,59 @@
+import Foundation
+
+/// Figure 1: perplexity against sparsity, one polyline per output through its evaluated shots
+/// (from the dense point at 0 when the dense perplexity is known); log y when the values span more
+/// than a factor of 10. Outputs without evaluated shots are named in the legend, without a line.
+enum PerplexityFigure {
+    /// The points of one output: each shot with a finite positive perplexity, preceded by (0, dense)
+    /// when the dense perplexity is known and the output has any such shot.
+    static func points(_ o: ReportedOutput, dense: Double?) -> [(shot: Int, x: Double, y: Double)] {
+        var p: [(shot: Int, x: Double, y: Double)] = []
+        for s in o.compression.shots {
+            guard let y = s.perplexity, y.isFinite, y > 0, s.actualSparsity.isFinite else { continue }
+            p.append((s.shot, min(max(s.actualSparsity, 0), 1), y))
+        }
+        if !p.isEmpty, let dense, dense.isFinite, dense > 0 { p.insert((0, 0, dense), at: 0) }
+        return p
+    }
+
+    static func draw(_ outputs: [ReportedOutput], densePerplexity: Double?) -> SVGDrawing {
+        let series = outputs.map { points($0, dense: densePerplexity) }
+        let drawn = series.filter { $0.count > 0 }
+        let xs = drawn.flatMap { $0.map(\.x) }, ys = drawn.flatMap { $0.map(\.y) }
+        let left = 70.0, top = 36.0, plotW = 560.0, plotH = 300.0
+        let legendTop = top + plotH + 50
+        let width = left + plotW + 30, height = legendTop + 18 * Double(outputs.count) + 10
+        var d = SVGDrawing(width: width, height: height, title: "Perplexity against sparsity")
+        d.text("Perplexity vs sparsity", x: left, y: 20, size: 14, weight: "bold")
+        // the next tenth (0.3002 stays 0.3: actual sparsities overshoot their target a little), at most 1
+        let maxX = min(max(((xs.max() ?? 0.1) * 10 - 0.01).rounded(.up), 1) / 10, 1)
+        let x = Scale(lo: 0, hi: maxX, from: left, to: left + plotW)
+        let yMin = ys.min() ?? 1, yMax = ys.max() ?? 10
+        let log = yMax / yMin > 10
+        let y = log ? Scale(lo: yMin / 1.15, hi: yMax * 1.15, from: top + plotH, to: top, log: true)
+                    : Scale(lo: max(0, yMin - 0.08 * (yMax - yMin)), hi: yMax + 0.08 * (yMax - yMin), from: top + plotH, to: top)
+        d.axes(x: x, y: y, xLabel: "sparsity of the block linears", yLabel: log ? "perplexity (log scale)" : "perplexity",
+               xFormat: { Scale.label($0 * 100) + "%" })
+        if drawn.isEmpty {
+            d.text("no output records an evaluated shot (compress with --eval-file)", x: left + plotW / 2, y: top + plotH / 2,
+                   anchor: "middle", size: 12, fill: "#666")
+        }
+        for (i, o) in outputs.enumerated() {
+            let c = Palette.series(i), p = series[i]
+            if p.count > 0 {
+                d.polyline(p.map { (x($0.x), y($0.y)) }, stroke: c, cls: "series", title: "\(o.label) (\(o.name))")
+                for q in p {
+                    let what = q.shot == 0 ? "dense" : "\(o.name) shot \(q.shot)"
+                    d.circle(x: x(q.x), y: y(q.y), r: 3, fill: c,
+                             title: String(format: "%@: sparsity %.4f, perplexity %.4f", what, q.x, q.y))
+                }
+            }
+            let ly = legendTop + 18 * Double(i)
+            d.line(x1: left, y1: ly - 4, x2: left + 24, y2: ly - 4, stroke: c, width: 2)
+            var label = "\(o.label) — \(o.name)"
+            if p.isEmpty { label += " (no evaluated shot)" } else if p.count == 1 && densePerplexity == nil { label += " (one point)" }
+            d.text(label, x: left + 32, y: ly)
+        }
+        return d
+    }
+}
