@@ -11,8 +11,8 @@ struct CompressCommand: ParsableCommand {
         discussion: Self.defaultRecipeHelp)
 
     static let defaultRecipeHelp = """
-        The default recipe (what runs when only --calib is given) is safe on every calibration draw we measured \
-        (docs/results.md, "Every calibration seed"): 32 windows of 512 tokens plus 4 held-out windows; for the \
+        The default recipe (what runs when only --calib is given; measurements in docs/results.md, "Every \
+        calibration seed"): 32 windows of 512 tokens plus 4 held-out windows; for the \
         surgeon the adaptive schedule, starting with steps of 2.5% (rows-columns) or 10% (unstructured, 2:4): \
         after each shot the held-out loss is measured, and a shot that raises it past the bound (a rise no steeper \
         than 3x the average so far, at least 4 nats per unit of sparsity; 2 for unstructured and 2:4) is undone and \
