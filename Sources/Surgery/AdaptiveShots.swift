@@ -13,6 +13,7 @@ extension Compressor {
         let target = recipe.targetSparsity
         var ad = state.adaptive ?? AdaptiveState(step: rule.firstStep)
         var fresh = true   // curvature to be measured on the current model
+        var undoneSeconds = 0.0   // attempts undone since the last kept shot (never across a checkpoint)
         defer { lastCurvature = nil; reuseCurvature = false }
         while ad.reached < target * (1 - 1e-9) {
             let start = now()
@@ -38,6 +39,7 @@ extension Compressor {
                     state = saved.state
                     attempt.verdict = .rejected
                     attempt.seconds = now() - start
+                    undoneSeconds += attempt.seconds
                     ad.attempts.append(attempt)
                     ad.step = smaller
                     fresh = false
@@ -62,8 +64,8 @@ extension Compressor {
                                     lowrank: corrections.shot, lowrankFinal: corrections.final)
             report.heldOutLoss = after
             // the shot's time includes the attempts undone on the way to it
-            report.seconds = ad.attempts.reversed().prefix { $0.attempt == attempt.attempt || $0.verdict == .rejected }
-                .reduce(0) { $0 + $1.seconds }
+            report.seconds = undoneSeconds + attempt.seconds
+            undoneSeconds = 0
             if let evaluate, shotIndex % max(1, evaluateEvery) == 0 || isLast { report.perplexity = try evaluate(model) }
             state.completedShots = shotIndex
             state.shots.append(report)
