@@ -138,16 +138,17 @@ public enum ChatTemplate: Equatable, Sendable {
         }
     }
 
+    /// A leading system message's content, and the turns after it.
+    static func splitSystem(_ messages: [ChatMessage]) -> (system: String?, turns: ArraySlice<ChatMessage>) {
+        guard let first = messages.first, first.role == "system" else { return (nil, messages[...]) }
+        return (first.content, messages.dropFirst())
+    }
+
     /// As Meta's Llama-2 chat template: the system message joins the first user message;
     /// contents are stripped of surrounding whitespace. The format always ends ready for
     /// the assistant, so there is no separate generation prompt.
     private static func renderLlama2(_ messages: [ChatMessage]) throws -> String {
-        var system: String?
-        var turns = messages[...]
-        if let first = messages.first, first.role == "system" {
-            system = first.content
-            turns = messages.dropFirst()
-        }
+        let (system, turns) = splitSystem(messages)
         var out = ""
         for (i, m) in turns.enumerated() {
             guard (m.role == "user") == (i % 2 == 0) else {

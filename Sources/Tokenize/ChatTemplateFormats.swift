@@ -39,12 +39,7 @@ extension ChatTemplate {
     /// (user first, alternating); a system message is put before the first user message with a
     /// blank line. Always ends ready for the assistant.
     static func renderMistral(_ messages: [ChatMessage]) throws -> String {
-        var system: String?
-        var turns = messages[...]
-        if let first = messages.first, first.role == "system" {
-            system = first.content
-            turns = messages.dropFirst()
-        }
+        let (system, turns) = splitSystem(messages)
         var out = "<s>"
         for (i, m) in turns.enumerated() {
             guard (m.role == "user") == (i % 2 == 0), m.role == "user" || m.role == "assistant" else {
