@@ -18,8 +18,8 @@ extension Compressor {
         while ad.reached < target * (1 - 1e-9) {
             let start = now()
             let from = ad.reached
-            var to = min(target, from + ad.step)
-            if target - to < rule.minStep / 2 { to = target }   // no sliver of a last shot
+            let to = rule.shotEnd(from: from, step: ad.step, target: target)
+            let onStop = to == rule.nextStop(from: from, target: target)
             let step = to - from
             let saved = (layers: layerNames.map { model.linear($0) }, state: state)
             reuseCurvature = !fresh
@@ -66,7 +66,7 @@ extension Compressor {
             // the shot's time includes the attempts undone on the way to it
             report.seconds = undoneSeconds + attempt.seconds
             undoneSeconds = 0
-            if let evaluate, shotIndex % max(1, evaluateEvery) == 0 || isLast { report.perplexity = try evaluate(model) }
+            if let evaluate, shotIndex % max(1, evaluateEvery) == 0 || isLast || onStop { report.perplexity = try evaluate(model) }
             state.completedShots = shotIndex
             state.shots.append(report)
             state.heldOut = losses

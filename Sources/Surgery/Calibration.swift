@@ -49,6 +49,19 @@ public struct Calibration: Sendable {
 
     /// Total number of tokens over all windows (N·L for equal windows).
     public var tokenCount: Int { windows.reduce(0) { $0 + $1.count } }
+
+    /// The windows curvature estimate `k` (0, 1, …) reads when each reads `count` of the N windows:
+    /// windows k·count … k·count + count − 1, modulo N (consecutive estimates take consecutive
+    /// blocks, so every window is read equally often). All N windows when `count` ≥ N.
+    public func rotation(_ k: Int, count: Int) throws -> Calibration {
+        let n = windows.count
+        guard count < n else { return self }
+        let picks = (0..<max(1, count)).map { ((k % n) * count + $0) % n }
+        var out = try Calibration(windows: picks.map { windows[$0] }, offsets: picks.map { offsets[$0] }, seed: seed, source: source)
+        out.heldOut = heldOut
+        out.heldOutOffsets = heldOutOffsets
+        return out
+    }
 }
 
 public enum CalibrationWindows {

@@ -114,9 +114,13 @@ public final class Compressor {
         let kind = method.traits.curvature
         if kind == .identity { return nil }
         if reuseCurvature, let last = lastCurvature { return last }
-        guard let calibration else { throw SurgeryError.noCalibrationData("no calibration windows") }
+        guard let all = calibration else { throw SurgeryError.noCalibrationData("no calibration windows") }
+        // the k-th estimate of the run (one per kept shot) reads the k-th block of windows
+        let calibration = try all.rotation(state.completedShots, count: recipe.curvatureWindows ?? all.windows.count)
+        let start = now()
         let factors = try Curvature.estimate(model: model, calibration: calibration, method: kind, labels: labels,
                                              progress: curvatureProgress)
+        log(String(format: "curvature: %d of %d windows in %.1f s", calibration.windows.count, all.windows.count, now() - start))
         lastCurvature = recipe.isAdaptive ? factors : nil
         return factors
     }

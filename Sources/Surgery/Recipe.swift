@@ -29,11 +29,15 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
     public var heldOut: Int?
     /// The guard: the most the held-out loss may rise over the whole run, in nats (absent: no bound).
     public var maxLossRise: Double?
+    /// Windows each curvature estimate reads, rotating through the calibration windows from shot to
+    /// shot (`Calibration.rotation`); absent: every window, every shot.
+    public var curvatureWindows: Int?
 
     public init(method: PruningMethod, structure: Structure, targetSparsity: Double, shots: Int, dampG: Double, dampA: Double,
                 updates: UpdateMode = .joint, fisher: FisherLabels = .empirical, calibration: CalibrationRecord? = nil,
                 lowrank: LowRankRecipe? = nil, groupEntries: Int? = nil, schedule: ShotSchedule? = nil,
-                adaptive: AdaptiveSchedule? = nil, heldOut: Int? = nil, maxLossRise: Double? = nil) {
+                adaptive: AdaptiveSchedule? = nil, heldOut: Int? = nil, maxLossRise: Double? = nil,
+                curvatureWindows: Int? = nil) {
         self.method = method
         self.structure = structure
         self.targetSparsity = targetSparsity
@@ -49,6 +53,7 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
         self.adaptive = adaptive
         self.heldOut = heldOut
         self.maxLossRise = maxLossRise
+        self.curvatureWindows = curvatureWindows
     }
 
     /// The schedule the run follows (absent: linear).
@@ -66,7 +71,7 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case method, structure, shots, updates, fisher, calibration, lowrank, schedule, adaptive
         case targetSparsity = "target_sparsity", dampG = "damp_g", dampA = "damp_a", groupEntries = "group_entries"
-        case heldOut = "held_out", maxLossRise = "max_loss_rise"
+        case heldOut = "held_out", maxLossRise = "max_loss_rise", curvatureWindows = "curvature_windows"
     }
 
     /// The one check of a recipe's values (model-dependent checks, such as 2:4 layer shapes and the
@@ -108,6 +113,9 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
         } else if adaptive != nil {
             throw bad(.adaptive, "adaptive parameters are given but the schedule is linear")
         }
+        if let w = curvatureWindows, !(1...100_000).contains(w) {
+            throw bad(.curvatureWindows, "curvature windows per shot must be between 1 and 100000 (got \(w))")
+        }
         if let h = heldOut, !(0...1000).contains(h) { throw bad(.heldOut, "held-out windows must be between 0 and 1000 (got \(h))") }
         if let m = maxLossRise {
             guard m > 0, m.isFinite else { throw bad(.maxLossRise, "the bound on the held-out loss rise must be finite and > 0 nats (got \(m))") }
@@ -126,7 +134,7 @@ public struct CompressionRecipe: Codable, Sendable, Equatable {
 public enum RecipeField: String, Sendable, CaseIterable {
     case method, structure, shots, updates, fisher, calibration, lowrank, schedule, adaptive
     case targetSparsity = "target_sparsity", dampG = "damp_g", dampA = "damp_a", groupEntries = "group_entries"
-    case heldOut = "held_out", maxLossRise = "max_loss_rise"
+    case heldOut = "held_out", maxLossRise = "max_loss_rise", curvatureWindows = "curvature_windows"
 }
 
 /// Fisher labels in compression.json: "empirical" or "sampled(k=K, seed=S)".

@@ -38,11 +38,13 @@ extension CompressionRecipe {
             check(.adaptive, k + ".growth", old.growth, new.growth, plain)
             check(.adaptive, k + ".min_rate", old.minRate, new.minRate, plain)
             check(.adaptive, k + ".rate_factor", old.rateFactor, new.rateFactor, plain)
+            check(.adaptive, k + ".grid", old.grid, new.grid) { $0.map(plain) ?? "none" }
         default:
             check(.adaptive, nil, checkpoint.adaptive, adaptive) { $0 == nil ? "none" : "set" }
         }
         check(.heldOut, nil, checkpoint.heldOut ?? 0, heldOut ?? 0) { "\($0)" }
         check(.maxLossRise, nil, checkpoint.maxLossRise, maxLossRise) { $0.map(plain) ?? "none" }
+        check(.curvatureWindows, nil, checkpoint.curvatureWindows, curvatureWindows) { $0.map { "\($0)" } ?? "all" }
         switch (checkpoint.calibration, calibration) {
         case let (old?, new?):
             let k = RecipeField.calibration.rawValue

@@ -22,6 +22,10 @@ public enum ShotSchedule: String, Codable, Sendable, CaseIterable {
 /// s₀ restored, the curvature kept: it was measured there) and retried with Δ/2, down to `minStep`;
 /// a shot at `minStep` is accepted whatever it costs (and marked so). After a shot that rose by at
 /// most half its bound the step grows by `growth`, up to `maxStep`.
+///
+/// With a `grid` g = 1/n, no shot crosses a multiple of g: a run to s stops on every multiple of g
+/// below s with exactly the model a run to that multiple ends with (the step rule never looks at the
+/// target), so one run to 30% gives the default results at 10% and 20% too.
 public struct AdaptiveSchedule: Codable, Sendable, Equatable {
     public var firstStep: Double
     public var minStep: Double
@@ -30,19 +34,22 @@ public struct AdaptiveSchedule: Codable, Sendable, Equatable {
     /// Nats per unit of sparsity (0.1 nat for a 2.5% step with 4).
     public var minRate: Double
     public var rateFactor: Double
+    /// Shots land on every multiple of this (1/n for a whole n; absent in older files: no grid).
+    public var grid: Double?
 
     public init(firstStep: Double, minStep: Double, maxStep: Double, growth: Double = 1.5, minRate: Double = 4,
-                rateFactor: Double = 3) {
+                rateFactor: Double = 3, grid: Double? = nil) {
         self.firstStep = firstStep
         self.minStep = minStep
         self.maxStep = maxStep
         self.growth = growth
         self.minRate = minRate
         self.rateFactor = rateFactor
+        self.grid = grid
     }
 
     enum CodingKeys: String, CodingKey {
-        case growth
+        case growth, grid
         case firstStep = "first_step", minStep = "min_step", maxStep = "max_step", minRate = "min_rate", rateFactor = "rate_factor"
     }
 
@@ -56,6 +63,24 @@ public struct AdaptiveSchedule: Codable, Sendable, Equatable {
     /// The step after an accepted shot that rose by `rise` against `bound`.
     public func stepAfterAccepting(step: Double, rise: Double, bound: Double) -> Double {
         rise <= bound / 2 ? min(maxStep, step * growth) : step
+    }
+
+    /// Where a shot from `from` may end at the latest: the next multiple of the grid above `from`, or
+    /// `target` when that comes first. Grid points are k/n (n = 1/grid), so 0.3 is the double of "0.3".
+    public func nextStop(from: Double, target: Double) -> Double {
+        guard let grid, grid > 0 else { return target }
+        let n = (1 / grid).rounded()
+        let k = (from * n * (1 + 1e-9)).rounded(.down) + 1
+        let point = k / n
+        return point < target * (1 - 1e-9) ? point : target
+    }
+
+    /// The end of the next shot from `from` with step `step`: at most the next stop, and the stop itself
+    /// when less than half the smallest step would be left before it (no sliver of a shot).
+    public func shotEnd(from: Double, step: Double, target: Double) -> Double {
+        let stop = nextStop(from: from, target: target)
+        let to = min(stop, from + step)
+        return stop - to < minStep / 2 ? stop : to
     }
 
     /// The step of the retry after a rejected one, or nil when `step` was already the smallest.
@@ -72,6 +97,12 @@ public struct AdaptiveSchedule: Codable, Sendable, Equatable {
         guard growth >= 1, growth <= 4 else { throw bad("growth must be between 1 and 4 (got \(growth))") }
         guard minRate > 0, minRate.isFinite else { throw bad("min_rate must be finite and > 0 (got \(minRate))") }
         guard rateFactor >= 1, rateFactor.isFinite else { throw bad("rate_factor must be finite and ≥ 1 (got \(rateFactor))") }
+        if let grid {
+            let n = 1 / grid
+            guard grid > 0, grid < 1, n.isFinite, abs(n - n.rounded()) < 1e-6 else {
+                throw bad("grid must be 1/n for a whole n ≥ 2, e.g. 0.1 (got \(grid))")
+            }
+        }
     }
 }
 
@@ -88,8 +119,14 @@ public enum DefaultSchedule {
     public static func adaptive(_ structure: Structure) -> AdaptiveSchedule {
         let first = firstStep(structure)
         return structure == .rowsColumns
-            ? AdaptiveSchedule(firstStep: first, minStep: first / 8, maxStep: 0.05)
-            : AdaptiveSchedule(firstStep: first, minStep: first / 8, maxStep: 0.1, minRate: 2)
+            ? AdaptiveSchedule(firstStep: first, minStep: first / 8, maxStep: 0.05, grid: 0.1)
+            : AdaptiveSchedule(firstStep: first, minStep: first / 8, maxStep: 0.1, minRate: 2, grid: 0.1)
+    }
+
+    /// Windows per curvature estimate of the default surgeon run: half the calibration windows, the
+    /// halves alternating from shot to shot (every window still counts; a shot costs half the passes).
+    public static func curvatureWindows(nsamples: Int) -> Int? {
+        nsamples >= 2 ? (nsamples + 1) / 2 : nil
     }
 
     /// Shots of the linear schedule (and of the adaptive one's first plan) for a target: steps of

@@ -21,7 +21,9 @@ public struct CompressionOptions {
     public var evalFile: String?
     public var evalChunks: Int?
     public var evalSeqlen: Int = 2048
-    public var evalEvery = 1
+    /// Evaluate after every k-th shot (and after the last); nil: every shot on the linear schedule,
+    /// only where the adaptive one lands on its grid.
+    public var evalEvery: Int? = 1
     /// Keep plain dense weights (zeros included) instead of compressed storages, for other tools.
     public var denseOutput = false
     /// Refuse (write nothing) when the held-out loss rose past the recipe's `maxLossRise`; otherwise
@@ -112,7 +114,7 @@ public final class CompressionJob {
         if let p = pplBefore, state.completedShots == 0 { log(String(format: "perplexity before: %.4f", p)) }
         let comp = try Compressor(model: model, recipe: recipe, calibration: calibration, state: state)
         comp.evaluate = evaluate
-        comp.evaluateEvery = o.evalEvery
+        comp.evaluateEvery = o.evalEvery ?? (recipe.isAdaptive ? Int.max : 1)
         comp.log = log
         // progress: shots of the linear plan, or thousandths of the target on the adaptive schedule
         let adaptive = recipe.isAdaptive

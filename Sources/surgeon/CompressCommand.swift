@@ -44,6 +44,8 @@ struct CompressCommand: ParsableCommand {
     var idsFile: String?
     @Option(help: "Calibration windows.")
     var nsamples: Int = 32
+    @Option(name: .customLong("curvature-windows"), help: "Calibration windows each shot's curvature reads, taking the next block of windows every shot (default: half of --nsamples for the surgeon's adaptive schedule, all otherwise).")
+    var curvatureWindows: Int?
     @Option(help: "Tokens per calibration window.")
     var seqlen: Int = 512
     @Option(help: "Seed of the calibration offsets.")
@@ -68,7 +70,7 @@ struct CompressCommand: ParsableCommand {
     var evalChunks: Int?
     @Option(name: .customLong("eval-seqlen"), help: "Segment length of the evaluation (default 2048, at most the model's context).")
     var evalSeqlen: Int?
-    @Option(name: .customLong("eval-every"), help: "Evaluate after every k-th shot only (and after the last; default 1).")
+    @Option(name: .customLong("eval-every"), help: "Evaluate after every k-th shot only (and after the last; default: every shot on the linear schedule, every 10% on the adaptive one).")
     var evalEvery: Int?
     @Option(name: .customLong("group-entries"), help: "Masked entries solved jointly per group in the unstructured / 2:4 surgeon update (default 500; the paper's 2000 is slower: the cost grows with its square).")
     var groupEntries: Int?
@@ -115,6 +117,10 @@ struct CompressCommand: ParsableCommand {
         if evalFile == nil && (evalChunks != nil || evalSeqlen != nil || evalEvery != nil) {
             throw ValidationError("--eval-chunks, --eval-seqlen and --eval-every tune the evaluation: give --eval-file FILE")
         }
+        if let w = curvatureWindows {
+            guard w >= 1 else { throw ValidationError("--curvature-windows must be ≥ 1 (got \(w))") }
+            if idsFile == nil && w > nsamples { throw ValidationError("--curvature-windows \(w) is more than the --nsamples \(nsamples) windows") }
+        }
         if let heldOut, heldOut < 0 { throw ValidationError("--held-out must be ≥ 0 (got \(heldOut))") }
         if calib == nil && idsFile == nil && (heldOut ?? 0) > 0 {
             throw ValidationError("--held-out takes its windows from the calibration data: give --calib FILE or --ids-file FILE")
@@ -148,6 +154,9 @@ struct CompressCommand: ParsableCommand {
         }
         if maxLossRise != nil && r.heldOut == nil {
             throw ValidationError("--max-loss-rise has no effect without held-out windows: give --calib FILE (or --ids-file) and do not set --held-out 0")
+        }
+        if curvatureWindows != nil && (traits.curvature == .identity || traits.isLayerwise) {
+            throw ValidationError("--curvature-windows has no effect: \(r.method.rawValue) does not estimate a curvature between shots")
         }
         if traits.isLayerwise && schedule == ShotSchedule.adaptive.rawValue {
             throw ValidationError("--schedule adaptive has no effect: \(r.method.rawValue) prunes in one layer-by-layer pass (its result is still checked against --max-loss-rise)")
@@ -205,10 +214,13 @@ struct CompressCommand: ParsableCommand {
         // the surgeon's unstructured / 2:4 joint update: 500 entries by default (the paper's 2000 costs
         // 16x more per entry: over 20 minutes per shot on SmolLM2 at 2 cores)
         let groups = groupEntries ?? (m.traits.updatesWeights && !m.traits.isLayerwise && st != .rowsColumns ? 500 : nil)
+        // the default surgeon run reads half the windows per shot (alternate halves): half the passes per shot
+        let needsCurvature = m.traits.curvature != .identity && !m.traits.isLayerwise
+        let perShot = curvatureWindows ?? (needsCurvature && adaptive != nil ? DefaultSchedule.curvatureWindows(nsamples: nsamples) : nil)
         let r = CompressionRecipe(method: m, structure: st, targetSparsity: sparsity, shots: shots, dampG: dampG ?? damping.g,
                                   dampA: dampA ?? damping.a, updates: up, fisher: labels, lowrank: lowRank, groupEntries: groups,
                                   schedule: m.traits.isLayerwise ? nil : plan, adaptive: adaptive, heldOut: held > 0 ? held : nil,
-                                  maxLossRise: held > 0 ? (maxLossRise ?? 1.0) : nil)
+                                  maxLossRise: held > 0 ? (maxLossRise ?? 1.0) : nil, curvatureWindows: perShot)
         do {
             try r.validate()
         } catch SurgeryError.invalidRecipe(let field, let message) {
@@ -233,7 +245,7 @@ struct CompressCommand: ParsableCommand {
             o.evalFile = evalFile
             o.evalChunks = evalChunks
             o.evalSeqlen = evalSeqlen ?? o.evalSeqlen
-            o.evalEvery = evalEvery ?? o.evalEvery
+            o.evalEvery = evalEvery ?? (recipe.isAdaptive ? nil : 1)
             o.denseOutput = denseOutput
             o.strict = strict
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil, dtype: .f32)
@@ -315,6 +327,7 @@ struct CompressCommand: ParsableCommand {
             "lowrank.final_epochs": "--lowrank-final-epochs", "lowrank.layers": "--lowrank-layers", "lowrank.seed": "--seed",
             "schedule": "--schedule", "adaptive": "--schedule adaptive", "held_out": "--held-out", "max_loss_rise": "--max-loss-rise",
             "calibration.held_out_offsets": "--held-out/--seed", "adaptive.first_step": "--shots",
+            "curvature_windows": "--curvature-windows",
         ]
         return flags[key] ?? key
     }

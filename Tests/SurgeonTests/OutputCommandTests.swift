@@ -195,6 +195,28 @@ final class ScheduleFlagTests: XCTestCase {
         XCTAssertEqual(u.groupEntries, 500)
     }
 
+    /// The default surgeon run reads half the windows per shot and lands on every 10%; the paper's
+    /// linear schedule and the methods without curvature read every window.
+    func testCurvatureWindowsAndGridOfTheDefaultRecipe() throws {
+        let r = try CompressCommand.parse(base + ["--sparsity", "0.3"]).recipe()
+        XCTAssertEqual(r.curvatureWindows, 16)
+        XCTAssertEqual(r.adaptive?.grid, 0.1)
+        XCTAssertEqual(try CompressCommand.parse(base + ["--sparsity", "0.3", "--nsamples", "9"]).recipe().curvatureWindows, 5)
+        XCTAssertNil(try CompressCommand.parse(base + ["--sparsity", "0.3", "--schedule", "linear"]).recipe().curvatureWindows)
+        XCTAssertNil(try CompressCommand.parse(base + ["--sparsity", "0.3", "--method", "magnitude"]).recipe().curvatureWindows)
+        let linear = try CompressCommand.parse(base + ["--sparsity", "0.3", "--schedule", "linear", "--curvature-windows", "8"]).recipe()
+        XCTAssertEqual(linear.curvatureWindows, 8)
+        let cases: [([String], String)] = [
+            (base + ["--sparsity", "0.1", "--curvature-windows", "0"], "--curvature-windows must be ≥ 1"),
+            (base + ["--sparsity", "0.1", "--curvature-windows", "33"], "more than the --nsamples 32"),
+            (base + ["--sparsity", "0.1", "--method", "magnitude", "--curvature-windows", "4"], "--curvature-windows has no effect"),
+        ]
+        for (args, expected) in cases {
+            let message = compressRefusal(args)
+            XCTAssertTrue(message.contains(expected), "\(args): \(message)")
+        }
+    }
+
     func testScheduleFlagsAreRefusedBeforeLoading() {
         let cases: [([String], String)] = [
             (base + ["--sparsity", "0.1", "--schedule", "cosine"], "--schedule must be linear or adaptive"),

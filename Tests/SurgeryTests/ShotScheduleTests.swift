@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Surgery
 
@@ -23,6 +24,41 @@ final class ShotScheduleTests: XCTestCase {
         XCTAssertEqual(rule.stepAfterAccepting(step: 0.025, rise: 0.05, bound: 0.1), 0.0375, accuracy: 1e-12)
         XCTAssertEqual(rule.stepAfterAccepting(step: 0.025, rise: 0.06, bound: 0.1), 0.025, "over half the bound: kept")
         XCTAssertEqual(rule.stepAfterAccepting(step: 0.04, rise: 0, bound: 0.1), 0.05, "capped at the largest step")
+    }
+
+    /// No shot crosses a multiple of the grid; grid points are the doubles of their decimals, and a
+    /// sliver of less than half the smallest step before a stop joins the shot.
+    func testShotsLandOnTheGrid() throws {
+        var g = rule
+        g.grid = 0.1
+        XCTAssertEqual(g.nextStop(from: 0, target: 0.3), 0.1)
+        XCTAssertEqual(g.nextStop(from: 0.1, target: 0.5), 0.2)
+        XCTAssertEqual(g.nextStop(from: 0.2, target: 0.5), 0.3, "0.3 as the literal, not 3 x 0.1")
+        XCTAssertEqual(g.nextStop(from: 0.25, target: 0.28), 0.28, "the target before the next grid point")
+        XCTAssertEqual(g.nextStop(from: 0.2, target: 0.3), 0.3)
+        XCTAssertEqual(g.shotEnd(from: 0.0875, step: 0.05, target: 0.3), 0.1, "clipped at the grid point")
+        XCTAssertEqual(g.shotEnd(from: 0.06, step: 0.039, target: 0.3), 0.1, "a sliver of 0.1% joins the shot")
+        XCTAssertEqual(g.shotEnd(from: 0.06, step: 0.03, target: 0.3), 0.09, accuracy: 1e-15)
+        XCTAssertEqual(rule.shotEnd(from: 0.0875, step: 0.05, target: 0.3), 0.1375, accuracy: 1e-15, "no grid: no stop")
+        g.grid = 0.3
+        XCTAssertThrowsError(try g.validate()) { XCTAssertTrue("\($0)".contains("grid"), "\($0)") }
+        let old = #"{"first_step":0.025,"min_step":0.003125,"max_step":0.05,"growth":1.5,"min_rate":4,"rate_factor":3}"#
+        XCTAssertNil(try JSONDecoder().decode(AdaptiveSchedule.self, from: Data(old.utf8)).grid, "files of before the grid have none")
+    }
+
+    /// Each curvature estimate reads the next block of windows, wrapping around.
+    func testRotationTakesConsecutiveBlocksOfWindows() throws {
+        let windows: [[Int32]] = (0..<5).map { [Int32($0), 7] }
+        var cal = try Calibration(windows: windows, offsets: [10, 11, 12, 13, 14], seed: 3, source: "s")
+        cal.heldOut = [[9, 9]]
+        func firsts(_ k: Int, _ n: Int) throws -> [Int32] { try cal.rotation(k, count: n).windows.map { $0[0] } }
+        XCTAssertEqual(try firsts(0, 2), [0, 1])
+        XCTAssertEqual(try firsts(1, 2), [2, 3])
+        XCTAssertEqual(try firsts(2, 2), [4, 0])
+        XCTAssertEqual(try firsts(7, 2), [4, 0], "k·count modulo N")
+        XCTAssertEqual(try firsts(1, 5), [0, 1, 2, 3, 4], "every window when count ≥ N")
+        XCTAssertEqual(try cal.rotation(1, count: 2).offsets, [12, 13])
+        XCTAssertEqual(try cal.rotation(1, count: 2).heldOut, cal.heldOut, "the held-out windows stay")
     }
 
     func testInvalidParametersAreRefusedNamingTheField() {

@@ -124,6 +124,46 @@ final class AdaptiveScheduleJobTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out.partial"))
     }
 
+    /// With a grid, a run to 2g passes through exactly the model a run to g ends with (same attempts
+    /// up to g, same weights), and each kept shot's curvature read the next block of 2 of the 4 windows.
+    func testARunToTwiceTheGridPassesThroughTheRunToTheGrid() throws {
+        var rule = AdaptiveSchedule(firstStep: 0.06, minStep: 0.02, maxStep: 0.1, growth: 1.5, minRate: 1000, rateFactor: 1, grid: 0.1)
+        rule.growth = 2
+        func run(_ target: Double) throws -> (attempts: [ScheduleAttempt], at10: [String: [Float]], offsets: [String]) {
+            var o = options(Fixtures.tempDir() + "/x", rule: rule)
+            o.recipe.targetSparsity = target
+            o.recipe.curvatureWindows = 2
+            let job = CompressionJob(opened: try open(), options: o)
+            let (cal, recipe) = try job.loadCalibration()
+            let comp = try Compressor(model: job.opened.model, recipe: recipe, calibration: cal)
+            var at10: [String: [Float]] = [:], offsets: [String] = []
+            try comp.run { report, _ in
+                offsets.append(comp.lastCurvature?.metadata["offsets"] ?? "none")
+                if abs(report.targetSparsity - 0.1) < 1e-12 {
+                    for n in comp.layerNames { at10[n] = comp.model.linear(n)?.denseWeight.data }
+                }
+            }
+            let all: [Int] = try XCTUnwrap(cal).offsets
+            XCTAssertEqual(all.count, 4)
+            var blocks: [String] = []
+            for k in 0..<offsets.count {
+                let pair: [String] = [String(all[(2 * k) % 4]), String(all[(2 * k + 1) % 4])]
+                blocks.append(pair.joined(separator: ","))
+            }
+            XCTAssertEqual(offsets, blocks, "shot k reads windows 2k, 2k+1 (mod 4)")
+            return ((comp.state.adaptive?.attempts ?? []), at10, offsets)
+        }
+        let short = try run(0.1), long = try run(0.2)
+        // 6%, then 4% to the grid point (not 12%), then 8% (the step taken, doubled) and the 2% left
+        let ends = long.attempts.map(\.to)
+        XCTAssertEqual(ends.count, 4)
+        for (x, y) in zip(ends, [0.06, 0.1, 0.18, 0.2]) { XCTAssertEqual(x, y, accuracy: 1e-12) }
+        func plain(_ a: [ScheduleAttempt]) -> [ScheduleAttempt] { a.map { var x = $0; x.seconds = 0; return x } }
+        XCTAssertEqual(plain(Array(long.attempts.prefix(short.attempts.count))), plain(short.attempts))
+        XCTAssertFalse(short.at10.isEmpty)
+        XCTAssertEqual(short.at10, long.at10, "the same weights at 10%")
+    }
+
     /// The guard applies to one-shot methods too: past the bound the result is written and marked,
     /// or with `strict` refused with nothing left behind.
     func testGuardMarksOrRefusesADegradedResult() throws {
