@@ -189,6 +189,39 @@ final class ReportPageTests: XCTestCase {
 
     private func x(_ s: String?) -> String { s ?? "" }
 
+    /// The adaptive schedule's figure: one line through the dense point and the kept attempts (higher
+    /// loss drawn higher), one red cross per undone attempt, nothing for a non-finite loss; absent
+    /// from the page when no output has attempts.
+    func testScheduleFigureDrawsKeptAndUndoneAttempts() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try compress("stories260K", structure: .rowsColumns, sparsity: 0.2, shots: 1, eval: false, to: dir + "/rc")
+        let plain = try ReportedOutput.load(dir + "/rc")
+        XCTAssertFalse(try ReportPage(outputs: [plain]).figures().contains { $0.file == "schedule.svg" })
+        var c = plain.compression
+        c.heldOut = HeldOutLosses(dense: 2.0, current: 2.3)
+        func a(_ n: Int, _ from: Double, _ to: Double, _ l0: Double, _ l1: Double, _ v: ScheduleAttempt.Verdict) -> ScheduleAttempt {
+            ScheduleAttempt(attempt: n, from: from, to: to, lossBefore: l0, lossAfter: l1, bound: 0.1, verdict: v, freshCurvature: true, seconds: 1)
+        }
+        c.attempts = [a(1, 0, 0.1, 2.0, 2.9, .rejected), a(2, 0, 0.05, 2.0, 2.1, .accepted), a(3, 0.05, 0.15, 2.1, .nan, .rejected),
+                      a(4, 0.05, 0.1, 2.1, 2.3, .acceptedOverBound), a(5, 0.1, 0.2, 2.3, 3.0, .rejected)]
+        let adaptive = try ReportedOutput(name: "ad", path: dir + "/ad", compression: c, heads: nil)
+        let page = try ReportPage(outputs: [plain, adaptive])
+        let fig = try XCTUnwrap(page.figures().first { $0.file == "schedule.svg" })
+        let x = XMLElements(fig.standalone)
+        XCTAssertNil(x.error)
+        assertFiniteCoordinates(x, "schedule.svg")
+        XCTAssertEqual(x.indices("g", cls: "undone").count, 2, "the NaN attempt is not drawn")
+        let kept = x.all("polyline", cls: "kept")
+        XCTAssertEqual(kept.count, 1)
+        let ys = (kept.first?.attributes["points"] ?? "").split(separator: " ").compactMap { $0.split(separator: ",").last.flatMap { Double($0) } }
+        XCTAssertEqual(ys.count, 3, "dense, attempt 2, attempt 4")
+        XCTAssertTrue(ys[0] > ys[1] && ys[1] > ys[2], "rising loss drawn higher: \(ys)")
+        XCTAssertTrue(x.all("text").contains { $0.text.contains("(no adaptive attempts)") })
+        XCTAssertTrue(x.all("text").contains { $0.text.contains("(2 undone)") })
+        XCTAssertNil(XMLElements(page.html()).error)
+    }
+
     /// Inputs that are not outputs of compress are refused with errors naming the file and what is wrong.
     func testBadInputIsAClearError() throws {
         let dir = Fixtures.tempDir()

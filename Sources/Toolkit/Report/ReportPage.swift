@@ -52,7 +52,8 @@ public struct ReportPage: Sendable {
         String(s.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "-" })
     }
 
-    /// Every figure in page order: perplexity, per output its layer map and heads, bytes and speed.
+    /// Every figure in page order: perplexity, the adaptive attempts (when any output has them), per
+    /// output its layer map and heads, bytes and speed.
     public func figures() -> [Figure] {
         func fig(_ file: String, _ caption: String, _ d: SVGDrawing) -> Figure {
             Figure(file: file, caption: caption, svg: d.document(), standalone: d.file())
@@ -60,6 +61,10 @@ public struct ReportPage: Sendable {
         var out = [fig("perplexity.svg", "Perplexity against sparsity of the block linears"
                        + (densePerplexity.map { String(format: " (dense %.4f at 0)", $0) } ?? " (dense perplexity not given)"),
                        PerplexityFigure.draw(outputs, densePerplexity: densePerplexity))]
+        if outputs.contains(where: { !($0.compression.attempts ?? []).isEmpty }) {
+            out.append(fig("schedule.svg", "Held-out perplexity of every attempt of the adaptive schedule; red crosses: attempts undone",
+                           ScheduleFigure.draw(outputs)))
+        }
         for o in outputs {
             out.append(fig("layers-\(Self.slug(o.name)).svg", "Per-layer sparsity of \(o.name) (\(o.label)); hover a cell for its numbers",
                            LayerMapFigure.draw(o)))
@@ -102,7 +107,7 @@ public struct ReportPage: Sendable {
             s += "<h2>\(xmlEscaped(title))</h2>\n"
             for f in figures { s += "<figure>\n\(f.svg)<figcaption>\(xmlEscaped(f.caption))</figcaption>\n</figure>\n" }
         }
-        section("1. Perplexity against sparsity", figs.filter { $0.file == "perplexity.svg" })
+        section("1. Perplexity against sparsity", figs.filter { $0.file == "perplexity.svg" || $0.file == "schedule.svg" })
         section("2. Where it cut", figs.filter { $0.file.hasPrefix("layers-") })
         section("3. Attention heads", figs.filter { $0.file.hasPrefix("heads-") })
         let plain = outputs.filter { !($0.heads?.anyCompact ?? false) }.map(\.name)
