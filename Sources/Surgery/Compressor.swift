@@ -193,7 +193,12 @@ public final class Compressor {
                 do {
                     let newRows = sel.rows[i].filter { !ls[i].removedRows[$0] }
                     let newCols = sel.cols[i].filter { !ls[i].removedCols[$0] }
-                    try applyStructuredUpdate(&ls[i], analysis: done[i], newRows: newRows, newCols: newCols, mode: mode)
+                    // the factors again, as float64, for this layer only (a shot never holds all layers' float64 work)
+                    let needed = mode != .none && !(newRows.isEmpty && newCols.isEmpty)
+                    let g = needed ? try factors.flatMap { try doubleFactor($0.G[names[i]], layer: names[i]) } : nil
+                    let a = needed ? try factors.flatMap { try doubleFactor($0.A[names[i]], layer: names[i]) } : nil
+                    try applyStructuredUpdate(&ls[i], analysis: done[i], newRows: newRows, newCols: newCols, mode: mode,
+                                              g: usesG ? g : nil, a: a, dampG: dG, dampA: dA)
                 } catch {
                     lock.lock(); failure = failure ?? error; lock.unlock()
                 }

@@ -1,6 +1,8 @@
 import Foundation
 
-/// Row and column costs of one layer, and what the update needs (inverses on the live part).
+/// Row and column costs of one layer and its live part. Small: no inverse is kept (the update
+/// solves for the columns it needs, `applyStructuredUpdate`), so a shot holds every layer's costs
+/// at once but the float64 work of one layer per worker.
 public struct StructuredAnalysis: Sendable {
     public var rowCost: [Double]      // [R], 0 for dead rows
     public var colCost: [Double]      // [C'], 0 for dead columns
@@ -8,9 +10,6 @@ public struct StructuredAnalysis: Sendable {
     public var deadCols: [Bool]
     public var liveRows: [Int]
     public var liveCols: [Int]
-    /// Inverses of the damped factors restricted to the live rows / columns (surgeon only).
-    public var gInv: [Double]?        // [liveRows, liveRows]
-    public var aInv: [Double]?        // [liveCols, liveCols]
 }
 
 /// Costs of removing each row and each column of a layer (surgeon.md §3):
@@ -35,7 +34,6 @@ public func structuredAnalysis(_ layer: PrunableLayer, g: [Double]?, a: [Double]
     let liveCols = (0..<C).filter { !deadCols[$0] }
     var rowCost = [Double](repeating: 0, count: R)
     var colCost = [Double](repeating: 0, count: C)
-    var gInv: [Double]?, aInv: [Double]?
     let nR = liveRows.count, nC = liveCols.count
     // live weights W_L: [nR, nC]
     let wl = submatrix(w, cols: C, rows: liveRows, cols: liveCols)
@@ -53,8 +51,8 @@ public func structuredAnalysis(_ layer: PrunableLayer, g: [Double]?, a: [Double]
         switch traits.cost {
         case .obs:
             let gd = damped(gl, n: nR, dampG), ad = damped(al, n: nC, dampA)
-            let gi = try spdInverse(gd, n: nR, what: "G of \(layer.name)")
-            let ai = try spdInverse(ad, n: nC, what: "A of \(layer.name)")
+            let gi = try spdInverseDiagonal(gd, n: nR, what: "G of \(layer.name)")
+            let ai = try spdInverseDiagonal(ad, n: nC, what: "A of \(layer.name)")
             // row: w_rᵀ Ad w_r = (W Ad)[r,:]·w_r ; column: v_cᵀ Gd v_c = (Gd W)[:,c]·v_c
             var wa = [Double](repeating: 0, count: nR * nC)
             dgemm(wl, ad, M: nR, N: nC, K: nC, into: &wa)
@@ -63,15 +61,13 @@ public func structuredAnalysis(_ layer: PrunableLayer, g: [Double]?, a: [Double]
             for (i, r) in liveRows.enumerated() {
                 var q = 0.0
                 for j in 0..<nC { q += wa[i * nC + j] * wl[i * nC + j] }
-                rowCost[r] = q / (2 * gi[i * nR + i])
+                rowCost[r] = q / (2 * gi[i])
             }
             for (j, c) in liveCols.enumerated() {
                 var q = 0.0
                 for i in 0..<nR { q += gw[i * nC + j] * wl[i * nC + j] }
-                colCost[c] = q / (2 * ai[j * nC + j])
+                colCost[c] = q / (2 * ai[j])
             }
-            gInv = gi
-            aInv = ai
         case .diagonal, .magnitude:
             let gUse = traits.cost == .magnitude ? factor(nil, nR, [], R) : gl
             let aUse = traits.cost == .magnitude ? factor(nil, nC, [], C) : al
@@ -108,5 +104,5 @@ public func structuredAnalysis(_ layer: PrunableLayer, g: [Double]?, a: [Double]
         }
     }
     return StructuredAnalysis(rowCost: rowCost, colCost: colCost, deadRows: deadRows, deadCols: deadCols,
-                              liveRows: liveRows, liveCols: liveCols, gInv: gInv, aInv: aInv)
+                              liveRows: liveRows, liveCols: liveCols)
 }

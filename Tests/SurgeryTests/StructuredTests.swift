@@ -37,24 +37,24 @@ final class StructuredTests: XCTestCase {
         }
         // a set of rows alone
         var rowsLayer = base
-        try applyStructuredUpdate(&rowsLayer, analysis: an, newRows: [1, 4], newCols: [], mode: .joint)
+        try applyStructuredUpdate(&rowsLayer, analysis: an, newRows: [1, 4], newCols: [], mode: .joint, g: g, a: a, dampG: dG, dampA: dA)
         let er = try ExplicitOBS.obs(finv, theta: base.w, set: [1, 4].flatMap { r in (0..<C).map { r * C + $0 } })
         for i in 0..<(R * C) { XCTAssertEqual(rowsLayer.w[i], base.w[i] + er.delta[i], accuracy: 1e-9) }
         for c in 0..<C { XCTAssertEqual(rowsLayer.w[1 * C + c], 0); XCTAssertEqual(rowsLayer.w[4 * C + c], 0) }
         // a set of columns alone
         var colsLayer = base
-        try applyStructuredUpdate(&colsLayer, analysis: an, newRows: [], newCols: [0, 2, 3], mode: .joint)
+        try applyStructuredUpdate(&colsLayer, analysis: an, newRows: [], newCols: [0, 2, 3], mode: .joint, g: g, a: a, dampG: dG, dampA: dA)
         let ec = try ExplicitOBS.obs(finv, theta: base.w, set: [0, 2, 3].flatMap { c in (0..<R).map { $0 * C + c } })
         for i in 0..<(R * C) { XCTAssertEqual(colsLayer.w[i], base.w[i] + ec.delta[i], accuracy: 1e-9) }
         for r in 0..<R { XCTAssertEqual(colsLayer.w[r * C + 2], 0) }
         // independent updates of a single row equal the joint update of that row
         var one = base, oneJ = base
-        try applyStructuredUpdate(&one, analysis: an, newRows: [2], newCols: [], mode: .independent)
-        try applyStructuredUpdate(&oneJ, analysis: an, newRows: [2], newCols: [], mode: .joint)
+        try applyStructuredUpdate(&one, analysis: an, newRows: [2], newCols: [], mode: .independent, g: g, a: a, dampG: dG, dampA: dA)
+        try applyStructuredUpdate(&oneJ, analysis: an, newRows: [2], newCols: [], mode: .joint, g: g, a: a, dampG: dG, dampA: dA)
         XCTAssertEqual(one.w, oneJ.w)
         // no update: only the mask
         var none = base
-        try applyStructuredUpdate(&none, analysis: an, newRows: [0], newCols: [1], mode: .none)
+        try applyStructuredUpdate(&none, analysis: an, newRows: [0], newCols: [1], mode: .none, g: g, a: a, dampG: dG, dampA: dA)
         for r in 1..<R { for c in 0..<C where c != 1 { XCTAssertEqual(none.w[r * C + c], base.w[r * C + c]) } }
     }
 
@@ -63,9 +63,10 @@ final class StructuredTests: XCTestCase {
     func testUpdateAchievesTheCost() throws {
         let g = randomSPD(R), a = randomSPD(C)
         let base = layer(rows: R, cols: C)
-        let an = try structuredAnalysis(base, g: g, a: a, method: .surgeon, dampG: 0.01, dampA: 0.01)
+        let dG = 0.01, dA = 0.01
+        let an = try structuredAnalysis(base, g: g, a: a, method: .surgeon, dampG: dG, dampA: dA)
         var l = base
-        try applyStructuredUpdate(&l, analysis: an, newRows: [3], newCols: [], mode: .joint)
+        try applyStructuredUpdate(&l, analysis: an, newRows: [3], newCols: [], mode: .joint, g: g, a: a, dampG: dG, dampA: dA)
         let gd = damped(g, n: R, 0.01), ad = damped(a, n: C, 0.01)
         func loss(_ d: [Double]) -> Double {   // ½ tr(Dᵀ Gd D Ad)
             var s = 0.0
@@ -105,6 +106,44 @@ final class StructuredTests: XCTestCase {
             var q = 0.0
             for r in 0..<R { for r2 in 0..<R { q += col[r] * g[r * R + r2] * col[r2] } }
             XCTAssertEqual(kobd.colCost[c], a[c * C + c] * q / 2, accuracy: 1e-9)
+        }
+    }
+
+    /// On a layer with a dead row and column, several rows and columns removed (joint and one by one)
+    /// update exactly as the formulas with the whole inverses of the damped live factors say.
+    func testUpdateOnTheLivePartMatchesTheWholeInverses() throws {
+        var l = layer(rows: R, cols: C)
+        for c in 0..<C { l.w[2 * C + c] = 0 }           // row 2 dead
+        for r in 0..<R { l.w[r * C + 1] = 0 }           // column 1 dead
+        let g = randomSPD(R), a = randomSPD(C), dG = 0.03, dA = 0.02
+        let an = try structuredAnalysis(l, g: g, a: a, method: .surgeon, dampG: dG, dampA: dA)
+        XCTAssertEqual(an.liveRows, [0, 1, 3, 4, 5])
+        XCTAssertEqual(an.liveCols, [0, 2, 3, 4])
+        let live = an.liveRows, liveC = an.liveCols, nR = live.count, nC = liveC.count
+        let gi = try spdInverse(damped(submatrix(g, cols: R, rows: live, cols: live), n: nR, dG), n: nR, what: "G")
+        let ai = try spdInverse(damped(submatrix(a, cols: C, rows: liveC, cols: liveC), n: nC, dA), n: nC, what: "A")
+        let wl = submatrix(l.w, cols: C, rows: live, cols: liveC)
+        for mode in [UpdateMode.joint, .independent] {
+            // rows 1 and 5 (live positions 1 and 4), columns 0 and 4 (live positions 0 and 3)
+            let rs = [1, 4], cs = [0, 3]
+            var delta = [Double](repeating: 0, count: nR * nC)
+            for S in (mode == .joint ? [rs] : rs.map { [$0] }) {
+                let x = try spdSolve(submatrix(gi, cols: nR, rows: S, cols: S), n: S.count, submatrix(wl, cols: nC, rows: S, cols: Array(0..<nC)), k: nC, what: "")
+                dgemm(submatrix(gi, cols: nR, rows: Array(0..<nR), cols: S), x, M: nR, N: nC, K: S.count, alpha: -1, beta: 1, into: &delta)
+            }
+            for S in (mode == .joint ? [cs] : cs.map { [$0] }) {
+                let y = try spdSolve(submatrix(ai, cols: nC, rows: S, cols: S), n: S.count, submatrix(ai, cols: nC, rows: S, cols: Array(0..<nC)), k: nC, what: "")
+                dgemm(submatrix(wl, cols: nC, rows: Array(0..<nR), cols: S), y, M: nR, N: nC, K: S.count, alpha: -1, beta: 1, into: &delta)
+            }
+            var got = l
+            try applyStructuredUpdate(&got, analysis: an, newRows: [1, 5], newCols: [0, 4], mode: mode, g: g, a: a, dampG: dG, dampA: dA)
+            for (i, r) in live.enumerated() {
+                for (j, c) in liveC.enumerated() where ![1, 5].contains(r) && ![0, 4].contains(c) {
+                    XCTAssertEqual(got.w[r * C + c], l.w[r * C + c] + delta[i * nC + j], accuracy: 1e-9, "\(mode) [\(r), \(c)]")
+                }
+            }
+            for c in 0..<C { XCTAssertEqual(got.w[5 * C + c], 0); XCTAssertEqual(got.w[2 * C + c], 0) }
+            for r in 0..<R { XCTAssertEqual(got.w[r * C + 4], 0) }
         }
     }
 
