@@ -153,68 +153,6 @@ public final class Compressor {
         }
     }
 
-    /// One structured shot: costs of all rows and columns, the global threshold, updates.
-    func structuredShot(target: Double) throws -> Double {
-        let factors = try estimateCurvature()
-        let names = layerNames
-        var layers = try names.map { name -> PrunableLayer in
-            guard let lin = model.linear(name) else { throw SurgeryError.invalidTarget("no layer \(name)") }
-            var l = PrunableLayer(name: name, linear: lin)
-            for r in state.removedRows[name] ?? [] where r < l.rows { l.removedRows[r] = true }
-            for c in state.removedCols[name] ?? [] where c < l.cols { l.removedCols[c] = true }
-            return l
-        }
-        let method = self.method, usesG = method.traits.usesG
-        let dG = recipe.dampG, dA = recipe.dampA
-        var analyses = [StructuredAnalysis?](repeating: nil, count: names.count)
-        var failure: Error?
-        let lock = NSLock()
-        log("costing \(names.count) layers")
-        analyses.withUnsafeMutableBufferPointer { out in
-            Parallel.forEach(names.count) { i in
-                do {
-                    let g = try factors.flatMap { try doubleFactor($0.G[names[i]], layer: names[i]) }
-                    let a = try factors.flatMap { try doubleFactor($0.A[names[i]], layer: names[i]) }
-                    out[i] = try structuredAnalysis(layers[i], g: usesG ? g : nil, a: a, method: method,
-                                                    dampG: dG, dampA: dA)
-                } catch {
-                    lock.lock(); failure = failure ?? error; lock.unlock()
-                }
-            }
-        }
-        if let failure { throw failure }
-        let done = analyses.compactMap { $0 }
-        let total = layers.reduce(0) { $0 + $1.size }
-        let sel = selectStructures(rowCosts: done.map(\.rowCost), colCosts: done.map(\.colCost),
-                                   target: Int((target * Double(total)).rounded(.down)))
-        let mode = method.traits.updatesWeights ? updates : .none
-        layers.withUnsafeMutableBufferPointer { ls in
-            Parallel.forEach(names.count) { i in
-                do {
-                    let newRows = sel.rows[i].filter { !ls[i].removedRows[$0] }
-                    let newCols = sel.cols[i].filter { !ls[i].removedCols[$0] }
-                    // the factors again, as float64, for this layer only (a shot never holds all layers' float64 work)
-                    let needed = mode != .none && !(newRows.isEmpty && newCols.isEmpty)
-                    let g = needed ? try factors.flatMap { try doubleFactor($0.G[names[i]], layer: names[i]) } : nil
-                    let a = needed ? try factors.flatMap { try doubleFactor($0.A[names[i]], layer: names[i]) } : nil
-                    try applyStructuredUpdate(&ls[i], analysis: done[i], newRows: newRows, newCols: newCols, mode: mode,
-                                              g: usesG ? g : nil, a: a, dampG: dG, dampA: dA)
-                } catch {
-                    lock.lock(); failure = failure ?? error; lock.unlock()
-                }
-            }
-        }
-        if let failure { throw failure }
-        for (i, name) in names.enumerated() {
-            guard var lin = model.linear(name) else { continue }
-            try layers[i].write(into: &lin)
-            model.setLinear(name, lin)
-            state.removedRows[name] = (0..<layers[i].rows).filter { layers[i].removedRows[$0] }
-            state.removedCols[name] = (0..<layers[i].cols).filter { layers[i].removedCols[$0] }
-        }
-        return sel.threshold
-    }
-
     /// Fraction of zeros over the pruned layers (weights and biases).
     public func actualSparsity() -> Double {
         var zeros = 0, total = 0
