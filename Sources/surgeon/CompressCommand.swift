@@ -16,7 +16,8 @@ struct CompressCommand: ParsableCommand {
         surgeon the adaptive schedule, starting with steps of 2.5% (rows-columns) or 10% (unstructured, 2:4): \
         after each shot the held-out loss is measured, and a shot that raises it past the bound (a rise no steeper \
         than 3x the average so far, at least 4 nats per unit of sparsity; 2 for unstructured and 2:4) is undone and \
-        retried with half the step; the step grows 1.5x after a shot well within its bound (up to 5% / 10%). \
+        retried with half the step; the step grows 1.5x after a shot well within its bound (up to 5% / 10%); \
+        each shot's curvature reads the next half of the windows (--curvature-windows), and shots land on every 10%. \
         Every method's result is checked at the end: a held-out loss more than --max-loss-rise nats above the \
         dense model's is reported loudly, and refused with --strict. The paper's schedule: --schedule linear --shots N.
         """
