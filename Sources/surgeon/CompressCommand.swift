@@ -91,6 +91,8 @@ struct CompressCommand: ParsableCommand {
     var json = false
     @Flag(help: "Write report.html (figures of the run, see `surgeon report`) into the output directory at the end.")
     var report = false
+    @Flag(name: .customLong("dry-run"), help: "Print what the run would need (memory, FLOPs, time on this machine) from the model's config and exit: nothing is loaded or written; -m may be a config.json.")
+    var dryRun = false
 
     /// "surgeon, kobd, lobd, magnitude (all structures); sparsegpt, wanda (unstructured, 2:4)", from the traits.
     static let methodHelp: String = {
@@ -232,6 +234,7 @@ struct CompressCommand: ParsableCommand {
 
     func run() throws {
         let recipe = try recipe()
+        if dryRun { return try printPlan(recipe) }
         try runReportingErrors(FlagNames(paths: FlagNames.given([(model.model, "-m"), (calib, "--calib"), (idsFile, "--ids-file"), (evalFile, "--eval-file"), (output, "-o")]), seqlen: "--eval-seqlen", fisher: "--fisher", output: "-o", overwrite: "--overwrite")) {
             try prepareOutput()   // before anything loads
             Parallel.setThreads(model.threads)
@@ -287,6 +290,26 @@ struct CompressCommand: ParsableCommand {
             throw CommandError(outputMessage(e, output: "-o", inputs: inputs))
         } catch ModelError.outputExists(let p) {
             throw CommandError(Self.message(.outputExists(path: p)))
+        }
+    }
+
+    /// `--dry-run`: the plan of this run from the config alone.
+    func printPlan(_ recipe: CompressionRecipe) throws {
+        try runReportingErrors(FlagNames(paths: FlagNames.given([(model.model, "-m")]), seqlen: "--seqlen", fisher: "--fisher", output: "-o", overwrite: "--overwrite")) {
+            let config = try CompressionPlan.config(of: model.model)
+            Parallel.setThreads(model.threads)
+            let held = recipe.heldOut ?? 0
+            let windows = min(recipe.curvatureWindows ?? nsamples, nsamples)
+            let plan = CompressionPlan.make(config: config, recipe: recipe, windows: windows, heldOut: held, seqlen: seqlen,
+                                            dtype: model.dtype ?? .f32, threads: model.threads, speeds: .measure(),
+                                            machineBytes: CompressionPlan.machineMemory())
+            if json {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys]
+                print(String(decoding: try e.encode(plan), as: UTF8.self))
+            } else {
+                print(plan.text(), terminator: "")
+            }
         }
     }
 

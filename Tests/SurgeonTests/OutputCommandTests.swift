@@ -3,6 +3,7 @@ import ArgumentParser
 import Runtime
 import Surgery
 import Toolkit
+import TestSupport
 @testable import surgeon
 
 /// compress and calibrate refuse unsafe outputs and no-op or invalid arguments before loading the
@@ -215,6 +216,16 @@ final class ScheduleFlagTests: XCTestCase {
             let message = compressRefusal(args)
             XCTAssertTrue(message.contains(expected), "\(args): \(message)")
         }
+    }
+
+    /// --dry-run reads the config only and writes nothing, not even the output directory.
+    func testDryRunWritesNothing() throws {
+        let out = Fixtures.tempDir() + "/never"
+        var c = try CompressCommand.parse(["-m", Fixtures.fixture("tiny-llama"), "-o", out, "--sparsity", "0.2", "--dry-run", "--json"])
+        try c.run()
+        c = try CompressCommand.parse(["-m", Fixtures.fixture("tiny-llama") + "/config.json", "-o", out, "--sparsity", "0.2", "--dry-run"])
+        try c.run()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 
     func testScheduleFlagsAreRefusedBeforeLoading() {

@@ -1,0 +1,150 @@
+import CBLAS
+import Foundation
+import Runtime
+import Surgery
+
+/// This machine's speed at the surgery's two kinds of work (FLOP/s), measured in well under a second.
+public struct MachineSpeeds: Sendable {
+    public var sgemm: Double
+    public var float64: Double
+
+    public init(sgemm: Double, float64: Double) {
+        self.sgemm = sgemm
+        self.float64 = float64
+    }
+
+    /// sgemm of a calibration-pass shape ([512, 576] · [576, 1536]) and Cholesky factorizations of
+    /// 768 × 768 float64 matrices, each repeated for at least `seconds`.
+    public static func measure(seconds: Double = 0.25) -> MachineSpeeds {
+        let M = 512, K = 576, N = 1536
+        let a = [Float](repeating: 0.5, count: M * K), b = [Float](repeating: 0.25, count: K * N)
+        var c = [Float](repeating: 0, count: M * N)
+        func timed(_ body: () -> Void) -> (Int, Double) {
+            body()   // warm-up
+            let start = Date()
+            var n = 0
+            repeat { body(); n += 1 } while Date().timeIntervalSince(start) < seconds
+            return (n, Date().timeIntervalSince(start))
+        }
+        let (ns, ts) = timed {
+            a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in c.withUnsafeMutableBufferPointer { pc in
+                sgemmParallel(transA: false, transB: false, M: M, N: N, K: K, pa.baseAddress!, lda: K, pb.baseAddress!, ldb: N,
+                              pc.baseAddress!, ldc: N)
+            } } }
+        }
+        let n = 768
+        var spd = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { spd[i * n + j] = i == j ? Double(n) : 1 / Double(1 + abs(i - j)) } }
+        let (nd, td) = timed {
+            var m = spd, info: Int32 = 0, nn = Int32(n), uplo = Int8(UInt8(ascii: "L"))
+            dpotrf_(&uplo, &nn, &m, &nn, &info)
+        }
+        return MachineSpeeds(sgemm: 2 * Double(M * N * K) * Double(ns) / ts, float64: pow(Double(n), 3) / 3 * Double(nd) / td)
+    }
+}
+
+extension CompressionPlan {
+    /// The block linears of a config in model order: shapes by role, biases as the loaders read them,
+    /// the A factor on each input group's first layer (its side: inputs, plus 1 with a bias).
+    public static func layers(_ c: ModelConfig) -> [Layer] {
+        let d = c.architecture.descriptor
+        var out: [Layer] = []
+        for b in 0..<c.numLayers {
+            for (s, slot) in d.linears.enumerated() {
+                let (rows, cols): (Int, Int)
+                let bias: Bool
+                switch slot.role {
+                case .attentionQuery: (rows, cols, bias) = (c.qDim, c.hiddenSize, c.attentionBias)
+                case .attentionKey, .attentionValue: (rows, cols, bias) = (c.kvDim, c.hiddenSize, c.attentionBias)
+                case .attentionOutput: (rows, cols, bias) = (c.hiddenSize, c.qDim, c.attentionBias && c.architecture != .qwen2)
+                case .mlpIn: (rows, cols, bias) = (c.intermediateSize, c.hiddenSize, c.mlpBias)
+                case .mlpOut: (rows, cols, bias) = (c.hiddenSize, c.intermediateSize, c.mlpBias)
+                }
+                let leader = d.groupLeader(s) == s
+                out.append(Layer(name: d.linearName(block: b, slot: s), rows: rows, cols: cols, bias: bias,
+                                 aSide: leader ? cols + (bias ? 1 : 0) : nil, gSide: rows))
+            }
+        }
+        return out
+    }
+
+    /// The plan of `recipe` on a model of config `c` held in `dtype`, calibrating on windows of
+    /// `seqlen` tokens (`windows` per curvature estimate, `heldOut` more evaluated after each shot).
+    public static func make(config c: ModelConfig, recipe: CompressionRecipe, windows: Int, heldOut: Int, seqlen T: Int,
+                            dtype: WeightDType, threads: Int, speeds: MachineSpeeds, machineBytes: Int) -> CompressionPlan {
+        let ls = layers(c)
+        let f = Double(T)
+        let linearParams = ls.reduce(0) { $0 + $1.rows * $1.cols }
+        let V = c.vocabSize, C = c.hiddenSize
+        let embed = V * C * (c.tieEmbeddings ? 1 : 2) + (c.architecture == .opt ? (c.maxPositions + 2) * C : 0)
+        let smallFloats = ls.reduce(0) { $0 + ($1.bias ? $1.rows : 0) } + c.numLayers * 4 * C + 2 * C
+        let modelBytes = (linearParams + embed) * dtype.size + smallFloats * 4
+        let factorBytes = 4 * ls.reduce(0) { $0 + ($1.aSide.map { $0 * $0 } ?? 0) + $1.gSide * $1.gSide }
+        // one window's tape: per block the saved activations, then the logits and their gradient
+        let perBlock = T * (2 * C + 2 * c.qDim + 2 * c.kvDim + 2 * c.intermediateSize + 2) + c.numHeads * T
+        let tapeBytes = 4 * (c.numLayers * perBlock + 2 * T * V + 4 * T * max(C, c.intermediateSize))
+        // a worker's float64 work on one layer: the layer, and four copies of each factor (full, live, damped, factorized)
+        let workerBytes = 8 * (ls.map { 3 * $0.rows * ($0.cols + 1) + 4 * $0.rows * $0.rows + 4 * ($0.cols + 1) * ($0.cols + 1) }.max() ?? 0)
+        let blockLinearBytes = linearParams * dtype.size
+        let snapshotBytes = recipe.isAdaptive ? blockLinearBytes : 0
+        let baseline = 150 << 20   // the program, tokenizer, calibration tokens
+        let peak = modelBytes + factorBytes + max(tapeBytes, threads * workerBytes) + snapshotBytes + baseline
+
+        let kind = recipe.method.traits.curvature
+        let forward = 2 * f * Double(linearParams + V * C) + 2 * f * f * Double(c.qDim * c.numLayers)
+        let perWindow = kind == .identity ? 0 : kind == .activations ? forward : 2 * forward + f * f * Double(c.qDim * c.numLayers)
+        let passFlops = Double(windows) * perWindow + Double(heldOut) * forward
+        let sides = ls.reduce(0.0) { $0 + Double(($1.aSide ?? 0) * ($1.aSide ?? 0)) + (kind == .kfac ? Double($1.gSide * $1.gSide) : 0) }
+        let factorFlops = kind == .identity ? 0 : Double(windows) * f * sides
+        let steps = plannedSteps(recipe)
+        let step = steps.max() ?? recipe.targetSparsity
+        var costing = 0.0, update = 0.0
+        for l in ls {
+            let r = Double(l.rows), k = Double(l.cols + (l.bias ? 1 : 0))
+            costing += 2 * r * k * (r + k)   // W·Ad and Gd·W
+            if recipe.method.traits.cost == .obs || recipe.method.traits.isLayerwise {
+                costing += 2.0 / 3 * (pow(r, 3) + pow(k, 3))   // Cholesky and triangular inverse of both factors
+            }
+            guard recipe.method.traits.updatesWeights else { continue }
+            if recipe.structure == .rowsColumns {
+                update += (pow(r, 3) + pow(k, 3)) / 3 + 2 * step * (r * r * r + k * k * k) + 2 * r * k * step * (r + k)
+            } else {
+                let e = Double(recipe.groupEntries ?? defaultMaxGroupEntries)
+                update += step * r * k * e * e / 3 + step * r * k * 2 * (r + k)
+            }
+        }
+        let perShot = (passFlops + factorFlops) / max(speeds.sgemm, 1) + (costing + update) / max(speeds.float64, 1)
+        let shots = recipe.method.isLayerwise ? 1 : steps.count
+        return CompressionPlan(architecture: c.architecture.rawValue, layers: ls, dtype: dtype, windowsPerShot: windows, seqlen: T,
+                               threads: threads, modelBytes: modelBytes, blockLinearBytes: blockLinearBytes, factorBytes: factorBytes,
+                               tapeBytes: tapeBytes, workerBytes: threads * workerBytes, snapshotBytes: snapshotBytes, peakBytes: peak,
+                               passFlops: passFlops, factorFlops: factorFlops, costingFlops: costing, updateFlops: update, shots: shots,
+                               sgemmRate: speeds.sgemm, float64Rate: speeds.float64, secondsPerShot: perShot,
+                               seconds: perShot * Double(shots), machineBytes: machineBytes,
+                               fits: machineBytes == 0 || peak <= machineBytes - machineBytes / 10)
+    }
+
+    /// The shot steps a recipe takes when no attempt is undone: linear target/shots each; adaptive
+    /// from its first step, growing after every shot, landing on its grid.
+    static func plannedSteps(_ r: CompressionRecipe) -> [Double] {
+        guard r.isAdaptive, let a = r.adaptive else {
+            return Array(repeating: r.targetSparsity / Double(max(1, r.shots)), count: max(1, r.shots))
+        }
+        var steps: [Double] = [], from = 0.0, step = a.firstStep
+        while from < r.targetSparsity * (1 - 1e-9) && steps.count < 10_000 {
+            let to = a.shotEnd(from: from, step: step, target: r.targetSparsity)
+            steps.append(to - from)
+            step = min(a.maxStep, (to - from) * a.growth)
+            from = to
+        }
+        return steps
+    }
+
+    /// MemTotal of /proc/meminfo in bytes (0 when it cannot be read).
+    public static func machineMemory() -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") }),
+              let kb = line.split(separator: " ").compactMap({ Int($0) }).first else { return 0 }
+        return kb * 1024
+    }
+}

@@ -1,0 +1,83 @@
+import XCTest
+@testable import Runtime
+@testable import Surgery
+@testable import Toolkit
+import TestSupport
+
+/// `compress --dry-run`'s plan against what a run really builds: the layer shapes and biases of the
+/// loaded fixtures, and the bytes of the K-FAC factors a curvature pass makes (shared A per input group).
+final class CompressionPlanTests: XCTestCase {
+    override func setUp() { Parallel.setThreads(2) }
+
+    let recipe = CompressionRecipe(method: .surgeon, structure: .rowsColumns, targetSparsity: 0.3, shots: 3, dampG: 0.01, dampA: 0.01)
+    let speeds = MachineSpeeds(sgemm: 1e11, float64: 1e10)
+
+    func testLayersAndFactorBytesEqualWhatARunBuilds() throws {
+        for name in ["tiny-llama", "tiny-opt", "tiny-qwen2", "tiny-mistral", "stories260K"] {
+            let model = try Fixtures.model(name)
+            let plan = CompressionPlan.make(config: model.config, recipe: recipe, windows: 2, heldOut: 0, seqlen: 16, dtype: .f32,
+                                            threads: 2, speeds: speeds, machineBytes: 0)
+            XCTAssertEqual(plan.layers.map(\.name), model.blockLinearNames, name)
+            for l in plan.layers {
+                let lin = try XCTUnwrap(model.linear(l.name), l.name)
+                XCTAssertEqual([l.rows, l.cols], [lin.outFeatures, lin.inFeatures], l.name)
+                XCTAssertEqual(l.bias, lin.bias != nil, l.name)
+            }
+            let windows: [[Int32]] = [Array(0..<16), Array(3..<19)].map { $0.map { Int32($0 % model.config.vocabSize) } }
+            let cal = try Calibration(windows: windows, offsets: [0, 3])
+            let f = try Curvature.estimate(model: model, calibration: cal, method: .kfac)
+            var bytes = 0
+            for l in plan.layers {
+                let a = try XCTUnwrap(f.A[l.name]), g = try XCTUnwrap(f.G[l.name])
+                XCTAssertEqual(g.shape, [l.gSide, l.gSide], l.name)
+                if let side = l.aSide {
+                    XCTAssertEqual(a.shape, [side, side], l.name)
+                    bytes += 4 * a.count
+                } else {
+                    let leader = try XCTUnwrap(model.config.architecture.descriptor.inputGroup(of: l.name))
+                    XCTAssertEqual(a.data, f.A[leader]?.data, "\(l.name) shares \(leader)'s A")
+                }
+                bytes += 4 * g.count
+            }
+            XCTAssertEqual(plan.factorBytes, bytes, name)
+            XCTAssertEqual(plan.blockLinearBytes, model.blockLinearNames.reduce(0) { $0 + 4 * (model.linear($1).map { $0.outFeatures * $0.inFeatures } ?? 0) })
+            XCTAssertTrue(plan.peakBytes > plan.modelBytes + plan.factorBytes)
+            XCTAssertTrue(plan.passFlops > 0 && plan.seconds > 0 && plan.seconds.isFinite)
+        }
+    }
+
+    /// The planned steps are the schedule's without undone attempts: linear target/shots; the default
+    /// adaptive one from 2.5%, growing 1.5x, landing on 10%.
+    func testPlannedSteps() throws {
+        XCTAssertEqual(CompressionPlan.plannedSteps(recipe).count, 3)
+        var r = recipe
+        r.schedule = .adaptive
+        r.adaptive = DefaultSchedule.adaptive(.rowsColumns)
+        r.heldOut = 4
+        r.targetSparsity = 0.1
+        let steps = CompressionPlan.plannedSteps(r)
+        XCTAssertEqual(steps.count, 3)
+        for (x, y) in zip(steps, [0.025, 0.0375, 0.0375]) { XCTAssertEqual(x, y, accuracy: 1e-12) }
+        XCTAssertEqual(steps.reduce(0, +), 0.1, accuracy: 1e-12)
+    }
+
+    /// The plan of a 7B config without weights: it does not fit in 24 GB, and says why.
+    func testConfigAloneIsEnoughAndTooLargeIsSaid() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cfg: [String: Any] = ["architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+                                  "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+                                  "num_key_value_heads": 32, "vocab_size": 32000, "max_position_embeddings": 4096,
+                                  "rms_norm_eps": 1e-5, "hidden_act": "silu"]
+        try JSONSerialization.data(withJSONObject: cfg).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let c = try CompressionPlan.config(of: dir + "/config.json")
+        XCTAssertEqual(try CompressionPlan.config(of: dir).hiddenSize, 4096, "a directory with only config.json")
+        let plan = CompressionPlan.make(config: c, recipe: recipe, windows: 128, heldOut: 0, seqlen: 2048, dtype: .f32, threads: 2,
+                                        speeds: speeds, machineBytes: 24 << 30)
+        // 32 blocks: A 3 × 4096² + 11008², G 3 × 4096² + 2 × 4096² + 2 × 11008², float32
+        let perBlock = 3 * 4096 * 4096 + 11008 * 11008 + 5 * 4096 * 4096 + 2 * 11008 * 11008
+        XCTAssertEqual(plan.factorBytes, 4 * 32 * perBlock)
+        XCTAssertFalse(plan.fits)
+        XCTAssertTrue(plan.text().contains("fits: NO"), plan.text())
+    }
+}
