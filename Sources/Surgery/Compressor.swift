@@ -41,6 +41,16 @@ public final class Compressor {
     /// it was measured on, so its retry reuses it (`reuseCurvature`).
     var lastCurvature: KFACFactors?
     var reuseCurvature = false
+    /// Bytes the K-FAC factors may take (nil: no limit). Past it the curvature pass runs per group
+    /// of layers and keeps the factors in `scratchDirectory` (`Curvature.estimateInGroups`).
+    public var factorBudget: Int?
+    /// Where grouped passes keep their factors (nil: a directory in the system's temporary directory).
+    public var scratchDirectory: String?
+    private var createdScratch: String?
+
+    deinit {
+        if let createdScratch { try? FileManager.default.removeItem(atPath: createdScratch) }
+    }
 
     public var method: PruningMethod { recipe.method }
     public var structure: Structure { recipe.structure }
@@ -118,8 +128,17 @@ public final class Compressor {
         // the k-th estimate of the run (one per kept shot) reads the k-th block of windows
         let calibration = try all.rotation(state.completedShots, count: recipe.curvatureWindows ?? all.windows.count)
         let start = now()
-        let factors = try Curvature.estimate(model: model, calibration: calibration, method: kind, labels: labels,
+        let needed = Curvature.factorBytes(model: model, method: kind).reduce(0) { $0 + $1.bytes }
+        let factors: KFACFactors
+        if let budget = factorBudget, needed > budget {
+            let dir = scratchDirectory ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("surgeon-factors-\(getpid())-\(ObjectIdentifier(self).hashValue)")
+            createdScratch = dir
+            factors = try Curvature.estimateInGroups(model: model, calibration: calibration, method: kind, labels: labels, budget: budget,
+                                                     directory: dir, log: log, progress: curvatureProgress)
+        } else {
+            factors = try Curvature.estimate(model: model, calibration: calibration, method: kind, labels: labels,
                                              progress: curvatureProgress)
+        }
         log(String(format: "curvature: %d of %d windows in %.1f s", calibration.windows.count, all.windows.count, now() - start))
         lastCurvature = recipe.isAdaptive ? factors : nil
         return factors

@@ -49,6 +49,9 @@ public struct KFACFactors {
     public var tokens: Int
     /// Description of how they were made (method, labels, windows, seed, source, mean loss).
     public var metadata: [String: String]
+    /// Factors kept in scratch files by a grouped pass (`Curvature.estimateInGroups`); read them with
+    /// `a(_:)` and `g(_:)`, which look in memory first.
+    public var onDisk: FactorFiles?
 
     public init(method: CurvatureMethod, A: [String: Tensor], G: [String: Tensor], tokens: Int, metadata: [String: String] = [:]) {
         self.method = method
@@ -90,8 +93,9 @@ public enum Curvature {
     /// cross-entropy (positions 0..L−2 predict tokens 1..L−1); with k sampled labels G also averages
     /// over the k backward passes of each window. `progress(done, total)` is called after each window.
     /// Each window's loss and, after accumulation, every factor are checked finite (`NonFiniteError`).
+    /// `layers`: accumulate only these layers' factors (nil: all; `estimateInGroups` passes groups).
     public static func estimate(model: CausalLM, calibration: Calibration, method: CurvatureMethod,
-                                labels: FisherLabels = .empirical,
+                                labels: FisherLabels = .empirical, layers: Set<String>? = nil,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> KFACFactors {
         var meta: [String: String] = [
             "windows": String(calibration.windows.count),
@@ -107,7 +111,7 @@ public enum Curvature {
         }
         if case .sampled(let k, _) = labels, k < 1 { throw CurvatureError.invalidSampleCount(k) }
         let tape = model.makeTrainingTape()
-        let acc = KFACAccumulator(wantG: method == .kfac)
+        let acc = KFACAccumulator(wantG: method == .kfac, only: layers)
         acc.alphaA = 1 / Float(total)
         var lossSum = 0.0, lossCount = 0
         for (w, window) in calibration.windows.enumerated() {
@@ -138,6 +142,7 @@ public enum Curvature {
         if lossCount > 0 { meta["mean_loss"] = String(lossSum / Double(lossCount)) }
         let (A, G) = acc.finish()
         try checkFiniteFactors(A: A, G: G, layers: model.blockLinearNames, windows: calibration.windows.count)
+        meta["accumulated_bytes"] = String(acc.bytes)
         return KFACFactors(method: method, A: A, G: G, tokens: total, metadata: meta)
     }
 

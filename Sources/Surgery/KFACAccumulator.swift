@@ -16,16 +16,26 @@ final class KFACAccumulator: LinearObserver {
     private var a: [String: (n: Int, buffer: Buffer)] = [:]   // keyed by input group
     private var g: [String: (n: Int, buffer: Buffer)] = [:]   // keyed by layer
 
-    init(wantG: Bool) { self.wantG = wantG }
+    /// The layers whose factors are accumulated (nil: every layer); an input group's A is
+    /// accumulated when its first layer is among them.
+    let only: Set<String>?
+    /// Bytes of the accumulators allocated so far (they live until `finish`: the pass's factor memory).
+    private(set) var bytes = 0
+
+    init(wantG: Bool, only: Set<String>? = nil) {
+        self.wantG = wantG
+        self.only = only
+    }
 
     func observe(_ act: LinearActivity) {
         let T = act.tokens, C = act.inFeatures, R = act.outFeatures
+        if let only, !only.contains(act.name) { return }
         guard let dy = act.outputGradient else {
             if groupOf[act.name] == nil { order.append(act.name) }
             groupOf[act.name] = act.inputGroup
             guard act.name == act.inputGroup else { return }
             let n = C + (act.hasBias ? 1 : 0)
-            let acc = a[act.name] ?? (n, Buffer(n * n))
+            let acc = a[act.name] ?? { bytes += 4 * n * n; return (n, Buffer(n * n)) }()
             a[act.name] = acc
             let A = acc.buffer.pointer
             syrkUpper(act.input, ldx: C, T: T, n: C, alpha: alphaA, A, ldc: n)
@@ -40,7 +50,7 @@ final class KFACAccumulator: LinearObserver {
             return
         }
         guard wantG else { return }
-        let acc = g[act.name] ?? (R, Buffer(R * R))
+        let acc = g[act.name] ?? { bytes += 4 * R * R; return (R, Buffer(R * R)) }()
         g[act.name] = acc
         syrkUpper(dy, ldx: R, T: T, n: R, alpha: alphaG, acc.buffer.pointer, ldc: R)
     }

@@ -25,8 +25,8 @@ extension Compressor {
             return l
         }
         func factorsOf(_ name: String) throws -> (g: [Double]?, a: [Double]?) {
-            let g = try factors.flatMap { try doubleFactor($0.G[name], layer: name) }
-            let a = try factors.flatMap { try doubleFactor($0.A[name], layer: name) }
+            let g = try factors.flatMap { try doubleFactor($0.g(name), layer: name) }
+            let a = try factors.flatMap { try doubleFactor($0.a(name), layer: name) }
             return (usesG ? g : nil, a)
         }
         var analyses = [StructuredAnalysis?](repeating: nil, count: names.count)

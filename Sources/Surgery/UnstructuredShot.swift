@@ -38,8 +38,8 @@ extension Compressor {
             return PrunableLayer(name: name, linear: lin)
         }
         func curvature(_ i: Int) throws -> (g: [Double]?, a: [Double]?) {
-            let g = !usesG ? nil : try factors.flatMap { try doubleFactor($0.G[names[i]], layer: names[i]) }
-            let a = try factors.flatMap { try doubleFactor($0.A[names[i]], layer: names[i]) }
+            let g = !usesG ? nil : try factors.flatMap { try doubleFactor($0.g(names[i]), layer: names[i]) }
+            let a = try factors.flatMap { try doubleFactor($0.a(names[i]), layer: names[i]) }
             return (g, a)
         }
         // costs of every weight, layer by layer

@@ -26,6 +26,10 @@ public struct CompressionOptions {
     public var evalEvery: Int? = 1
     /// Keep plain dense weights (zeros included) instead of compressed storages, for other tools.
     public var denseOutput = false
+    /// The memory the job may use, in bytes (nil: this machine's memory less a tenth). When the K-FAC
+    /// factors do not fit in what the rest leaves (`CompressionPlan`), the curvature pass runs per
+    /// layer group and keeps the factors in a scratch directory beside the output (`OUT.factors.tmp-<pid>`).
+    public var maxMemory: Int?
     /// Refuse (write nothing) when the held-out loss rose past the recipe's `maxLossRise`; otherwise
     /// the run is written and the breach reported loudly.
     public var strict = false
@@ -82,7 +86,8 @@ public final class CompressionJob {
         let fm = FileManager.default
         // the output: never the model read (nor inside it), debris of dead runs cleared, writable
         try OutputSafety.checkPlacement(output: o.output, inputs: [opened.files.path])
-        for line in OutputSafety.removeStaleTemporaries(of: o.output) + OutputSafety.removeStaleTemporaries(of: checkpointDir) { log(line) }
+        for line in OutputSafety.removeStaleTemporaries(of: o.output) + OutputSafety.removeStaleTemporaries(of: checkpointDir)
+            + OutputSafety.removeStaleTemporaries(of: factorScratchBase) { log(line) }
         if fm.fileExists(atPath: o.output) && !o.overwrite { throw CompressionJobError.outputExists(path: o.output) }
         try OutputSafety.checkWritable(output: o.output)
         let (calibration, recipe) = try loadCalibration()
@@ -116,6 +121,9 @@ public final class CompressionJob {
         comp.evaluate = evaluate
         comp.evaluateEvery = o.evalEvery ?? (recipe.isAdaptive ? Int.max : 1)
         comp.log = log
+        comp.factorBudget = try factorBudget(recipe: recipe, calibration: calibration)
+        comp.scratchDirectory = factorScratchBase + ".tmp-\(getpid())"
+        defer { if let dir = comp.scratchDirectory { try? fm.removeItem(atPath: dir) } }
         // progress: shots of the linear plan, or thousandths of the target on the adaptive schedule
         let adaptive = recipe.isAdaptive
         let total = adaptive ? 1000 : recipe.shots
@@ -167,6 +175,26 @@ public final class CompressionJob {
         if fm.fileExists(atPath: checkpointDir) { try fm.removeItem(atPath: checkpointDir) }
         return CompressionSummary(report: report, pplBefore: pplBefore, pplAfter: comp.state.shots.last?.perplexity,
                                   seconds: now() - start, peakRSS: peakRSSBytes(), output: o.output)
+    }
+
+    /// Where grouped curvature passes keep their factors: `OUT.factors` + `.tmp-<pid>`.
+    public var factorScratchBase: String { (options.output as NSString).standardizingPath + ".factors" }
+
+    /// Bytes the factors may take under `maxMemory` (nil: they all fit); throws `memoryLimit` when
+    /// not even one input group's factors fit beside the rest.
+    func factorBudget(recipe: CompressionRecipe, calibration: Calibration?) throws -> Int? {
+        let machine = CompressionPlan.machineMemory()
+        guard let limit = options.maxMemory ?? (machine > 0 ? machine - machine / 10 : nil) else { return nil }
+        let c = opened.model.config
+        let windows = min(recipe.curvatureWindows ?? Int.max, calibration?.windows.count ?? 1)
+        let plan = CompressionPlan.make(config: c, recipe: recipe, windows: windows, heldOut: calibration?.heldOut.count ?? 0,
+                                        seqlen: calibration?.windows.first?.count ?? options.seqlen, dtype: .f32, threads: Parallel.threads,
+                                        speeds: MachineSpeeds(sgemm: 1, float64: 1), machineBytes: 0, maxMemory: limit)
+        if plan.factorBudget == nil {
+            let largest = CompressionPlan.factorUnits(plan.layers).map(\.bytes).max() ?? 0
+            throw CompressionJobError.memoryLimit(limit: limit, others: plan.peakBytes - plan.factorBytes, largest: largest)
+        }
+        return plan.layerGroups > 1 ? plan.factorBudget : nil
     }
 
     /// The calibration windows the recipe needs (its method's curvature or the low-rank correction),

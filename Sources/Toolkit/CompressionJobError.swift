@@ -21,6 +21,9 @@ public enum CompressionJobError: Error, CustomStringConvertible, Equatable {
     case badCheckpoint(checkpoint: String, field: String, detail: String)
     /// `strict`: the held-out loss rose past the recipe's `max_loss_rise` (nats); nothing was written.
     case guardFailed(rise: Double, bound: Double)
+    /// `maxMemory` leaves no room for the factors of one input group after the model, one window's
+    /// tape, the float64 work and the undo snapshot (`others` bytes; `largest`: the largest input group's factors).
+    case memoryLimit(limit: Int, others: Int, largest: Int)
 
     public var description: String {
         switch self {
@@ -37,6 +40,8 @@ public enum CompressionJobError: Error, CustomStringConvertible, Equatable {
             return "the checkpoint at \(dir) was made from another source model (\(diffs.map(\.description).joined(separator: "; "))); resume with that model, or delete the checkpoint or do not resume"
         case .sourceUnknown(let dir):
             return "the checkpoint at \(dir) does not record its source model (an older version wrote it), so resuming could mix models; delete it or do not resume"
+        case .memoryLimit(let limit, let others, let largest):
+            return "a memory limit of \(limit) bytes (maxMemory) is too small: the model, one window's tape, the float64 work and the undo snapshot need about \(others), and the largest input group's factors \(largest) more; allow at least \(others + largest) bytes"
         case .badCheckpoint(let dir, let field, let detail):
             return "the checkpoint at \(dir) is damaged: \(field) \(detail); delete it or do not resume"
         case .guardFailed(let rise, let bound):

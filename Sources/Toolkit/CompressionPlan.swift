@@ -47,8 +47,15 @@ public struct CompressionPlan: Codable, Sendable {
     /// Memory of this machine (/proc/meminfo MemTotal; 0 when unknown).
     public var machineBytes: Int
 
-    /// Whether the peak stays under 90% of this machine's memory.
+    /// Whether the peak stays under the memory limit (`--max-memory`, else 90% of this machine's).
     public var fits: Bool
+    /// The limit the plan was made for (nil: none given) and the factor bytes it leaves.
+    public var maxMemory: Int?
+    public var factorBudget: Int?
+    /// Calibration passes per shot: one per layer group whose factors fit the budget.
+    public var layerGroups: Int
+    /// Scratch disk for the factors of grouped passes (0: all in memory).
+    public var scratchBytes: Int
 
     enum CodingKeys: String, CodingKey {
         case architecture, layers, dtype, seqlen, threads, shots, seconds, fits
@@ -56,7 +63,8 @@ public struct CompressionPlan: Codable, Sendable {
         case factorBytes = "factor_bytes", tapeBytes = "tape_bytes", workerBytes = "worker_bytes", snapshotBytes = "snapshot_bytes"
         case peakBytes = "peak_bytes", passFlops = "pass_flops", factorFlops = "factor_flops", costingFlops = "costing_flops"
         case updateFlops = "update_flops", sgemmRate = "sgemm_flops_per_s", float64Rate = "float64_flops_per_s"
-        case secondsPerShot = "seconds_per_shot", machineBytes = "machine_bytes"
+        case secondsPerShot = "seconds_per_shot", machineBytes = "machine_bytes", maxMemory = "max_memory"
+        case factorBudget = "factor_budget", layerGroups = "layer_groups", scratchBytes = "scratch_bytes"
     }
 }
 
@@ -87,19 +95,27 @@ extension CompressionPlan {
         s += "  one window's tape     \(gib(tapeBytes)) (\(seqlen) tokens)\n"
         s += "  float64 work          \(gib(workerBytes)) (one layer per worker, \(threads) workers)\n"
         if snapshotBytes > 0 { s += "  undo snapshot         \(gib(snapshotBytes)) (adaptive schedule)\n" }
-        s += "  peak (estimate)       \(gib(peakBytes))" + (machineBytes > 0 ? " of \(gib(machineBytes)) on this machine" : "") + "\n"
-        s += "  scratch disk          none (the factors are held in memory)\n"
+        s += "  peak (estimate)       \(gib(peakBytes))" + (machineBytes > 0 ? " of \(gib(machineBytes)) on this machine" : "")
+            + (maxMemory.map { ", limit \(gib($0))" } ?? "") + "\n"
+        s += scratchBytes > 0 ? "  scratch disk          \(gib(scratchBytes)) (the factors of \(layerGroups) layer groups, one pass per group)\n"
+                              : "  scratch disk          none (the factors are held in memory)\n"
         s += "work per shot (\(windowsPerShot) windows of \(seqlen) tokens):\n"
         s += "  passes                \(tf(passFlops))\n  factor updates        \(tf(factorFlops))\n"
         s += "  costing (float64)     \(tf(costingFlops))\n  weight updates (f64)  \(tf(updateFlops))\n"
         s += String(format: "time (this machine: sgemm %.0f GFLOP/s, float64 Cholesky %.0f GFLOP/s): %.0f s per shot, at least %d shots, %.1f min\n",
                     sgemmRate / 1e9, float64Rate / 1e9, secondsPerShot, shots, seconds / 60)
         if fits {
-            s += "fits: yes\n"
+            s += "fits: yes" + (layerGroups > 1 ? " (in \(layerGroups) passes per shot)" : "") + "\n"
+        } else if let maxMemory, factorBudget == nil {
+            s += "fits: NO — the model, one window's tape, the float64 work and the snapshot alone need \(gib(peakBytes - factorBytes)), "
+                + "more than --max-memory \(gib(maxMemory)), or one input group's factors do not fit in what is left."
+            if dtype == .f32 { s += " --dtype bf16 halves the model." }
+            s += "\n"
         } else {
-            s += "fits: NO — the peak exceeds 90% of this machine's memory."
-            if dtype == .f32 { s += " --dtype bf16 halves the model (\(gib(modelBytes / 2)) saved roughly)." }
-            s += " The factors alone need \(gib(factorBytes)): no flag shrinks them yet (layer groups are not implemented).\n"
+            s += "fits: NO — the peak exceeds 90% of this machine's memory. --max-memory SIZE runs the curvature pass in layer groups "
+                + "that fit (one pass per group) and keeps the factors on disk."
+            if dtype == .f32 { s += " --dtype bf16 halves the model." }
+            s += "\n"
         }
         return s
     }

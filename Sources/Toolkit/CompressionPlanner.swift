@@ -71,7 +71,8 @@ extension CompressionPlan {
     /// The plan of `recipe` on a model of config `c` held in `dtype`, calibrating on windows of
     /// `seqlen` tokens (`windows` per curvature estimate, `heldOut` more evaluated after each shot).
     public static func make(config c: ModelConfig, recipe: CompressionRecipe, windows: Int, heldOut: Int, seqlen T: Int,
-                            dtype: WeightDType, threads: Int, speeds: MachineSpeeds, machineBytes: Int) -> CompressionPlan {
+                            dtype: WeightDType, threads: Int, speeds: MachineSpeeds, machineBytes: Int,
+                            maxMemory: Int? = nil) -> CompressionPlan {
         let ls = layers(c)
         let f = Double(T)
         let linearParams = ls.reduce(0) { $0 + $1.rows * $1.cols }
@@ -79,7 +80,7 @@ extension CompressionPlan {
         let embed = V * C * (c.tieEmbeddings ? 1 : 2) + (c.architecture == .opt ? (c.maxPositions + 2) * C : 0)
         let smallFloats = ls.reduce(0) { $0 + ($1.bias ? $1.rows : 0) } + c.numLayers * 4 * C + 2 * C
         let modelBytes = (linearParams + embed) * dtype.size + smallFloats * 4
-        let factorBytes = 4 * ls.reduce(0) { $0 + ($1.aSide.map { $0 * $0 } ?? 0) + $1.gSide * $1.gSide }
+        let factorBytes = ls.reduce(0) { $0 + layerFactorBytes($1) }
         // one window's tape: per block the saved activations, then the logits and their gradient
         let perBlock = T * (2 * C + 2 * c.qDim + 2 * c.kvDim + 2 * c.intermediateSize + 2) + c.numHeads * T
         let tapeBytes = 4 * (c.numLayers * perBlock + 2 * T * V + 4 * T * max(C, c.intermediateSize))
@@ -88,12 +89,26 @@ extension CompressionPlan {
         let blockLinearBytes = linearParams * dtype.size
         let snapshotBytes = recipe.isAdaptive ? blockLinearBytes : 0
         let baseline = 150 << 20   // the program, tokenizer, calibration tokens
-        let peak = modelBytes + factorBytes + max(tapeBytes, threads * workerBytes) + snapshotBytes + baseline
+        let others = modelBytes + max(tapeBytes, threads * workerBytes) + snapshotBytes + baseline
+        var peak = others + factorBytes, groups = 1, budget: Int?, fits = machineBytes == 0 || peak <= machineBytes - machineBytes / 10
+        if let maxMemory {
+            fits = false
+            if maxMemory - others > 0, let g = try? Curvature.packLayerGroups(factorUnits(ls), budget: maxMemory - others) {
+                budget = maxMemory - others
+                groups = g.count
+                var bytesOf: [String: Int] = [:]
+                for l in ls { bytesOf[l.name] = layerFactorBytes(l) }
+                var largest = 0
+                for names in g { largest = max(largest, names.reduce(0) { $0 + (bytesOf[$1] ?? 0) }) }
+                peak = others + (groups > 1 ? largest : factorBytes)
+                fits = peak <= maxMemory
+            }
+        }
 
         let kind = recipe.method.traits.curvature
         let forward = 2 * f * Double(linearParams + V * C) + 2 * f * f * Double(c.qDim * c.numLayers)
         let perWindow = kind == .identity ? 0 : kind == .activations ? forward : 2 * forward + f * f * Double(c.qDim * c.numLayers)
-        let passFlops = Double(windows) * perWindow + Double(heldOut) * forward
+        let passFlops = Double(groups * windows) * perWindow + Double(heldOut) * forward
         let sides = ls.reduce(0.0) { $0 + Double(($1.aSide ?? 0) * ($1.aSide ?? 0)) + (kind == .kfac ? Double($1.gSide * $1.gSide) : 0) }
         let factorFlops = kind == .identity ? 0 : Double(windows) * f * sides
         let steps = plannedSteps(recipe)
@@ -120,8 +135,29 @@ extension CompressionPlan {
                                tapeBytes: tapeBytes, workerBytes: threads * workerBytes, snapshotBytes: snapshotBytes, peakBytes: peak,
                                passFlops: passFlops, factorFlops: factorFlops, costingFlops: costing, updateFlops: update, shots: shots,
                                sgemmRate: speeds.sgemm, float64Rate: speeds.float64, secondsPerShot: perShot,
-                               seconds: perShot * Double(shots), machineBytes: machineBytes,
-                               fits: machineBytes == 0 || peak <= machineBytes - machineBytes / 10)
+                               seconds: perShot * Double(shots), machineBytes: machineBytes, fits: fits, maxMemory: maxMemory,
+                               factorBudget: budget, layerGroups: groups, scratchBytes: groups > 1 ? factorBytes : 0)
+    }
+
+    /// Float32 bytes of a layer's own factors (its G, and A when it leads its input group).
+    static func layerFactorBytes(_ l: Layer) -> Int {
+        let a = l.aSide ?? 0
+        return 4 * (a * a + l.gSide * l.gSide)
+    }
+
+    /// The plan's layers as the units layer groups are packed from: each input group whole, its bytes.
+    static func factorUnits(_ ls: [Layer]) -> [(names: [String], bytes: Int)] {
+        var units: [(names: [String], bytes: Int)] = []
+        for l in ls {
+            let b = layerFactorBytes(l)
+            if l.aSide == nil, !units.isEmpty {
+                units[units.count - 1].names.append(l.name)
+                units[units.count - 1].bytes += b
+            } else {
+                units.append(([l.name], b))
+            }
+        }
+        return units
     }
 
     /// The shot steps a recipe takes when no attempt is undone: linear target/shots each; adaptive

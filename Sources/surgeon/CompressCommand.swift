@@ -91,6 +91,8 @@ struct CompressCommand: ParsableCommand {
     var json = false
     @Flag(help: "Write report.html (figures of the run, see `surgeon report`) into the output directory at the end.")
     var report = false
+    @Option(name: .customLong("max-memory"), help: "Memory the run may use, e.g. 4G or 512M (default: this machine's less a tenth). When the curvature factors do not fit beside the model, the calibration pass runs per group of layers that fit (one pass each) and keeps the factors on disk beside the output.")
+    var maxMemory: String?
     @Flag(name: .customLong("dry-run"), help: "Print what the run would need (memory, FLOPs, time on this machine) from the model's config and exit: nothing is loaded or written; -m may be a config.json.")
     var dryRun = false
 
@@ -119,6 +121,9 @@ struct CompressCommand: ParsableCommand {
         if let evalEvery, evalEvery < 1 { throw ValidationError("--eval-every must be ≥ 1 (got \(evalEvery))") }
         if evalFile == nil && (evalChunks != nil || evalSeqlen != nil || evalEvery != nil) {
             throw ValidationError("--eval-chunks, --eval-seqlen and --eval-every tune the evaluation: give --eval-file FILE")
+        }
+        if let maxMemory, Self.bytes(maxMemory) == nil {
+            throw ValidationError("--max-memory must be a size such as 4G, 512M or 2.5G (got \(maxMemory))")
         }
         if let w = curvatureWindows {
             guard w >= 1 else { throw ValidationError("--curvature-windows must be ≥ 1 (got \(w))") }
@@ -252,11 +257,12 @@ struct CompressCommand: ParsableCommand {
             o.evalEvery = evalEvery ?? (recipe.isAdaptive ? nil : 1)
             o.denseOutput = denseOutput
             o.strict = strict
+            o.maxMemory = maxMemory.flatMap(Self.bytes)
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil, dtype: .f32)
             let job = CompressionJob(opened: opened, options: o)
             job.log = { printError($0) }
             let out = (output as NSString).standardizingPath
-            CleanupOnSignal.install(paths: [out + ".tmp-\(getpid())", out + ".partial.tmp-\(getpid())"])
+            CleanupOnSignal.install(paths: [out + ".tmp-\(getpid())", out + ".partial.tmp-\(getpid())", out + ".factors.tmp-\(getpid())"])
             let s: CompressionSummary
             do {
                 s = try job.run()
@@ -302,7 +308,7 @@ struct CompressCommand: ParsableCommand {
             let windows = min(recipe.curvatureWindows ?? nsamples, nsamples)
             let plan = CompressionPlan.make(config: config, recipe: recipe, windows: windows, heldOut: held, seqlen: seqlen,
                                             dtype: model.dtype ?? .f32, threads: model.threads, speeds: .measure(),
-                                            machineBytes: CompressionPlan.machineMemory())
+                                            machineBytes: CompressionPlan.machineMemory(), maxMemory: maxMemory.flatMap(Self.bytes))
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys]
@@ -313,9 +319,24 @@ struct CompressCommand: ParsableCommand {
         }
     }
 
+    /// Bytes of a size flag: a number with an optional K, M, G or T (powers of 1024; "B" allowed after it).
+    static func bytes(_ s: String) -> Int? {
+        var t = s.trimmingCharacters(in: .whitespaces).uppercased()
+        if t.hasSuffix("IB") { t.removeLast(2) } else if t.hasSuffix("B") { t.removeLast() }
+        let units: [Character: Double] = ["K": 1024, "M": 1024 * 1024, "G": 1024 * 1024 * 1024, "T": 1024 * 1024 * 1024 * 1024]
+        var scale = 1.0
+        if let u = t.last, let f = units[u] { scale = f; t.removeLast() }
+        guard let v = Double(t), v.isFinite, v > 0, v * scale < 1e18 else { return nil }
+        return Int(v * scale)
+    }
+
     /// A job error in this command's flags.
     static func message(_ e: CompressionJobError) -> String {
         switch e {
+        case .memoryLimit(let limit, let others, let largest):
+            func gib(_ b: Int) -> String { String(format: "%.2f GiB", Double(b) / Double(1 << 30)) }
+            return "--max-memory \(gib(limit)) is too small: the model, one window's tape, the float64 work and the undo snapshot need about "
+                + "\(gib(others)) and the largest input group's factors \(gib(largest)) more; allow at least \(gib(others + largest)) (--dry-run shows the plan)"
         case .outputExists(let p):
             return "\(p) already exists; choose another -o or pass --overwrite"
         case .seqlenExceedsContext(let L, let ctx):
