@@ -21,6 +21,10 @@ public protocol LinearStorage: AnyObject, Sendable {
     /// default cost model, see `StoragePolicy`).
     static var relativeThroughput: Double { get }
 
+    /// The type its values are stored in (f32 unless the storage holds 16-bit values; indices and
+    /// masks are the same in every type).
+    static var valueDType: WeightDType { get }
+
     /// R, the output features.
     var rows: Int { get }
     /// C, the input features.
@@ -65,6 +69,9 @@ extension LinearStorage {
 
     /// The tag of this storage's type.
     public var kind: StorageKind { Self.kind }
+    /// The type of its stored values.
+    public var valueDType: WeightDType { Self.valueDType }
+    public static var valueDType: WeightDType { .f32 }
 }
 
 /// The extra capabilities of a storage that keeps whole rows and columns of W (structured pruning,
@@ -100,6 +107,11 @@ public struct StorageKind: RawRepresentable, Hashable, Sendable, Codable, CaseIt
         self = type.kind
     }
     public var description: String { rawValue }
+    /// This storage's tag for values of `dtype`: the tag itself for f32, `<tag>-f16` or
+    /// `<tag>-bf16` for 16-bit values (`2:4-bf16`, `compacted-f16`, as `dense-f16`).
+    public func typed(_ dtype: WeightDType) -> StorageKind {
+        dtype == .f32 ? self : StorageKind(tag: rawValue + "-" + dtype.rawValue)
+    }
     /// The kinds of every registered storage (`StorageRegistry.types`).
     public static var allCases: [StorageKind] { StorageRegistry.types.map { $0.kind } }
 }
