@@ -125,7 +125,6 @@ struct CompressCommand: ParsableCommand {
         if lowrank == nil && (lowrankLR != nil || lowrankStepsPerShot != nil || lowrankFinalEpochs != nil || lowrankLayers != nil) {
             throw ValidationError("the --lowrank-* options tune the low-rank correction: turn it on with --lowrank RANK (paper: 8)")
         }
-        try DTypeOption.requireFloat32(model.dtype, command: "compress")
         try refuseNoOps(try recipe())   // refused here, with this command's usage, rather than after loading
     }
 
@@ -235,6 +234,7 @@ struct CompressCommand: ParsableCommand {
             o.evalSeqlen = evalSeqlen ?? o.evalSeqlen
             o.evalEvery = evalEvery ?? o.evalEvery
             o.denseOutput = denseOutput
+            o.dtype = model.dtype ?? .f32
             o.strict = strict
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil, dtype: .f32)
             let job = CompressionJob(opened: opened, options: o)

@@ -1,0 +1,66 @@
+import XCTest
+@testable import Runtime
+@testable import Surgery
+@testable import Toolkit
+import TestSupport
+
+/// `compress --dtype f16|bf16`: the surgery runs in float32, the output's storages hold 16-bit
+/// values rounded once when written, compression.json records the type of the output and of
+/// every layer, and the output reloads in that type.
+final class CompressDTypeTests: XCTestCase {
+    override func setUp() { Parallel.setThreads(2) }
+
+    func run(_ structure: Structure, _ dtype: WeightDType, dense: Bool = false, into out: String) throws -> CompressionSummary {
+        var o = CompressionOptions(recipe: CompressionRecipe(method: .magnitude, structure: structure, targetSparsity: 0.5, shots: 1,
+                                                             dampG: 0.01, dampA: 0.01),
+                                   output: out)
+        o.dtype = dtype
+        o.denseOutput = dense
+        return try CompressionJob(opened: try ModelLoader.open(Fixtures.fixture("tiny-llama")), options: o).run()
+    }
+
+    func testOutputIsWrittenAndRecordedInItsType() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ids: [Int32] = [1, 17, 200, 3, 45]
+        for structure in [Structure.twoFour, .rowsColumns] {
+            let f32 = try run(structure, .f32, into: dir + "/\(structure.rawValue)-f32")
+            let want = try InferenceSession(model: ModelLoader.model(dir + "/\(structure.rawValue)-f32", dtype: nil)).logitsForAll(ids)
+            for dtype in [WeightDType.f16, .bf16] {
+                let out = dir + "/\(structure.rawValue)-\(dtype)"
+                let s = try run(structure, dtype, into: out)
+                let report = try CompressionReport.read(path: out + "/compression.json")
+                XCTAssertEqual(report, s.report)
+                XCTAssertEqual(report.dtype, dtype.rawValue)
+                XCTAssertTrue(report.layers.allSatisfy { $0.dtype == dtype.rawValue }, "\(structure) \(dtype)")
+                // the same pruning as in float32 (the surgery is float32), only the values' type differs
+                XCTAssertEqual(report.layers.map(\.removedRows), f32.report.layers.map(\.removedRows))
+                XCTAssertEqual(report.layers.map { $0.storage }, f32.report.layers.map { $0.storage.map { $0 + "-\(dtype)" } })
+                let bytes = report.layers.reduce(0) { $0 + ($1.bytes ?? 0) }, bytes32 = f32.report.layers.reduce(0) { $0 + ($1.bytes ?? 0) }
+                XCTAssertLessThan(Double(bytes), 0.6 * Double(bytes32), "\(structure) \(dtype)")
+                let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json"))) as? [String: Any]
+                XCTAssertEqual(config?["torch_dtype"] as? String, dtype.torchName)
+                // reloads in its own type (embedding too), with logits close to the float32 output's
+                let model = try ModelLoader.model(out, dtype: nil)
+                XCTAssertTrue(model.blockLinearNames.allSatisfy { model.linear($0)?.weight.valueDType == dtype })
+                let inspect = InspectReport(model: model)
+                XCTAssertTrue(inspect.layers.allSatisfy { $0.dtype == dtype.rawValue })
+                let got = try InferenceSession(model: model).logitsForAll(ids)
+                let scale = want.reduce(0) { max($0, abs($1)) }
+                let err = zip(got, want).reduce(0) { max($0, abs($1.0 - $1.1)) } / scale
+                XCTAssertLessThan(err, dtype == .f16 ? 2e-3 : 1.5e-2, "\(structure) \(dtype)")
+            }
+        }
+    }
+
+    /// --dense-output --dtype bf16: every layer dense in bf16, recorded as such.
+    func testDenseOutputInSixteenBits() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let s = try run(.unstructured, .bf16, dense: true, into: dir + "/out")
+        XCTAssertTrue(s.report.layers.allSatisfy { $0.storage == "dense-bf16" && $0.dtype == "bf16" })
+        let file = try SafetensorsFile(path: dir + "/out/model.safetensors")
+        XCTAssertEqual(file.storedDType(of: "model.layers.0.mlp.up_proj.weight"), .bf16)
+        XCTAssertEqual(file.storedDType(of: "model.embed_tokens.weight"), .bf16)
+    }
+}
