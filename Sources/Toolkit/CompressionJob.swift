@@ -230,7 +230,9 @@ public final class CompressionJob {
         let sourceDifferences = source.differences(from: recorded)
         guard sourceDifferences.isEmpty else { throw CompressionJobError.sourceMismatch(checkpoint: dir, differences: sourceDifferences) }
         try file.validate(directory: dir, model: opened.model)
-        let model = try loadModel(config: opened.model.config, weights: SafetensorsFile(path: dir + "/weights.safetensors"))
+        let weights = try SafetensorsFile(path: dir + "/weights.safetensors")
+        weights.weightDType = opened.files.weights.weightDType   // a 16-bit run resumes in 16 bits
+        let model = try loadModel(config: opened.model.config, weights: weights)
         return (model, file.state)
     }
 }

@@ -234,9 +234,10 @@ struct CompressCommand: ParsableCommand {
             o.evalSeqlen = evalSeqlen ?? o.evalSeqlen
             o.evalEvery = evalEvery ?? o.evalEvery
             o.denseOutput = denseOutput
-            o.dtype = model.dtype ?? .f32
+            let types = try ModelLoader.compressionDTypes(model.model, requested: model.dtype)
+            o.dtype = types.output
             o.strict = strict
-            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil, dtype: .f32)
+            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil, dtype: types.load)
             let job = CompressionJob(opened: opened, options: o)
             job.log = { printError($0) }
             let out = (output as NSString).standardizingPath

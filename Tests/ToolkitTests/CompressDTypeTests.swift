@@ -63,4 +63,21 @@ final class CompressDTypeTests: XCTestCase {
         XCTAssertEqual(file.storedDType(of: "model.layers.0.mlp.up_proj.weight"), .bf16)
         XCTAssertEqual(file.storedDType(of: "model.embed_tokens.weight"), .bf16)
     }
+
+    /// compress holds a 16-bit file in 16 bits (output in its type unless --dtype says otherwise),
+    /// and a float32 file, or any file for a float32 output, in float32.
+    func testLoadAndOutputTypes() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = Fixtures.fixture("tiny-llama")
+        try ModelWriter.write(model: try ModelLoader.model(path, dtype: .f32), source: try ModelLoader.files(path, dtype: nil),
+                              to: dir + "/bf16", dtype: .bf16)
+        for (file, requested, load, output) in [(path, nil, WeightDType.f32, WeightDType.f32), (path, .f16, .f32, .f16),
+                                               (dir + "/bf16", nil, .bf16, .bf16), (dir + "/bf16", .f32, .f32, .f32),
+                                               (dir + "/bf16", .f16, .bf16, .f16)] as [(String, WeightDType?, WeightDType, WeightDType)] {
+            let t = try ModelLoader.compressionDTypes(file, requested: requested)
+            XCTAssertEqual(t.load, load, "\(file) \(String(describing: requested))")
+            XCTAssertEqual(t.output, output, "\(file) \(String(describing: requested))")
+        }
+    }
 }
