@@ -62,6 +62,7 @@ final class Sparse16StorageTests: XCTestCase {
             let path = dir + "/" + type.kind.rawValue.replacingOccurrences(of: ":", with: "-") + ".safetensors"
             try SafetensorsWriter.write(items, metadata: [tag.key: tag.value], to: path)
             let file = try SafetensorsFile(path: path)
+            file.weightDType = storage.valueDType
             let loaded = try Linear.load(from: file, name: Self.name, rows: Self.R, cols: Self.C, bias: true)
             XCTAssertEqual(loaded.storageKind, type.kind)
             XCTAssertEqual(loaded.weight.bytes, storage.bytes)
@@ -167,6 +168,36 @@ final class Sparse16StorageTests: XCTestCase {
                         for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-4, "\(dtype) T \(T) prefix \(String(describing: prefix)) \(i)") }
                     }
                 }
+            }
+        }
+    }
+
+    /// A compressed layer loads in the source's type (`--dtype`), as a dense one does: widened
+    /// exactly to float32, or rounded once to the other 16-bit type; indices unchanged.
+    func testLoadConvertsTheValuesToTheRequestedType() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (dense, plan) = try patternLayer(seed: 5)
+        for pair in Self.types16 {
+            let storage = try pair.half.build(plan)
+            let layer = Linear(weight: storage, bias: dense.bias)
+            var items = layer.storageItems(name: Self.name)
+            items.append(.init(name: Self.name + ".bias", shape: [Self.R], floats: dense.bias ?? []))
+            let tag = layer.storageTag(name: Self.name)
+            let path = dir + "/" + pair.half.kind.rawValue.replacingOccurrences(of: ":", with: "-") + ".safetensors"
+            try SafetensorsWriter.write(items, metadata: [tag.key: tag.value], to: path)
+            let file = try SafetensorsFile(path: path)
+            for target in WeightDType.allCases {
+                file.weightDType = target
+                let loaded = try Linear.load(from: file, name: Self.name, rows: Self.R, cols: Self.C, bias: true)
+                XCTAssertEqual(loaded.storageKind, pair.float.kind.typed(target), "\(pair.half.kind) as \(target)")
+                let want: [Float]
+                switch target {
+                case .f32: want = storage.dense()
+                case .f16: want = storage.dense().map { F16.widen(F16.round($0)) }
+                case .bf16: want = storage.dense().map { BF16.widen(BF16.round($0)) }
+                }
+                XCTAssertEqual(loaded.weight.dense(), want, "\(pair.half.kind) as \(target)")
             }
         }
     }

@@ -135,3 +135,10 @@ extension BitmaskWeight {
         try BitmaskWeight(dense: layer.values, rows: layer.rows, cols: layer.cols)
     }
 }
+
+extension BitmaskWeight: ValueConvertible {
+    public func converted<W: ValueFormat>(to format: W.Type, origin: String, name: String) throws -> any LinearStorage {
+        try BitmaskWeight<W>(rows: rows, cols: cols, values: W.encode(all: V.decode(all: Array(values))), mask: mask,
+                             origin: origin, name: name)
+    }
+}

@@ -131,3 +131,10 @@ extension CSRWeight {
         try CSRWeight(dense: layer.values, rows: layer.rows, cols: layer.cols)
     }
 }
+
+extension CSRWeight: ValueConvertible {
+    public func converted<W: ValueFormat>(to format: W.Type, origin: String, name: String) throws -> any LinearStorage {
+        try CSRWeight<W>(rows: rows, cols: cols, values: W.encode(all: V.decode(all: values)), colIndices: colIndices,
+                         rowOffsets: rowOffsets, origin: origin, name: name)
+    }
+}

@@ -235,6 +235,13 @@ extension CompactedWeight {
     }
 }
 
+extension CompactedWeight: ValueConvertible {
+    public func converted<W: ValueFormat>(to format: W.Type, origin: String, name: String) throws -> any LinearStorage {
+        try CompactedWeight<W>(rows: rows, cols: cols, keptRows: keptRows, keptCols: keptCols,
+                               values: W.encode(all: V.decode(all: values)), origin: origin, name: name)
+    }
+}
+
 /// The kept block of a dense [R, C] weight in a compacted storage with values of `dtype` (rounded
 /// once from float32).  w: [R, C]
 public func compactedStorage(dense w: [Float], rows: Int, cols: Int, keptRows: [Int32], keptCols: [Int32],

@@ -74,6 +74,25 @@ extension LinearStorage {
     public static var valueDType: WeightDType { .f32 }
 }
 
+/// A storage generic over its value type (`ValueFormat`): the same indices with the values in
+/// another type (widened exactly, or rounded once), e.g. a `2:4-f16` layer loaded with
+/// `--dtype f32`. A value beyond the new type's range is `StorageError.corrupt`.
+public protocol ValueConvertible: LinearStorage {
+    func converted<W: ValueFormat>(to format: W.Type, origin: String, name: String) throws -> any LinearStorage
+}
+
+extension ValueConvertible {
+    /// This storage with values of `dtype` (itself when they already are).
+    public func converted(to dtype: WeightDType, origin: String = "<memory>", name: String = "weight") throws -> any LinearStorage {
+        if dtype == valueDType { return self }
+        switch dtype {
+        case .f32: return try converted(to: F32.self, origin: origin, name: name)
+        case .f16: return try converted(to: F16.self, origin: origin, name: name)
+        case .bf16: return try converted(to: BF16.self, origin: origin, name: name)
+        }
+    }
+}
+
 /// The extra capabilities of a storage that keeps whole rows and columns of W (structured pruning,
 /// surgeon.md §8): index lists, parallel work units over kept rows, inputs holding only a prefix of
 /// the kept columns, and outputs written compactly in kept-row order. `Linear` checks for it once,

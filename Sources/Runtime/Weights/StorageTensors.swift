@@ -23,7 +23,8 @@ import Foundation
 // Layouts are described in DenseStorage, CompactedWeight, TwoFourWeight, BitmaskWeight and CSRWeight.
 // The loader dispatches on the tag through `StorageRegistry`; a tag it does not know is refused.
 // The three dense tags are one family: a dense weight loads into the dense storage of the source's
-// `weightDType` (`--dtype`), kept as stored when the types match, else converted once.
+// `weightDType` (`--dtype`), kept as stored when the types match, else converted once; so are the
+// three types of each compressed storage (`2:4`, `2:4-f16`, `2:4-bf16`: `ValueConvertible`).
 // A layer without a tag is dense when `<layer>.weight` exists (every Hugging Face checkpoint), and
 // otherwise comes from a file written before the tags existed (LegacyStorageLayout.swift).
 
@@ -48,7 +49,10 @@ extension Linear {
         guard let type = StorageRegistry.type(of: kind) else {
             throw StorageError.unknownStorage(file: src.origin, layer: name, tag: kind.rawValue, known: StorageKind.allCases.map(\.rawValue))
         }
-        return Linear(weight: try type.load(from: src, weight: w, rows: R, cols: C), outFeatures: R, inFeatures: C, bias: b)
+        var storage = try type.load(from: src, weight: w, rows: R, cols: C)
+        // a compressed layer's values likewise: widened or rounded (once) to the requested type
+        if let c = storage as? any ValueConvertible { storage = try c.converted(to: src.weightDType, origin: src.origin, name: w) }
+        return Linear(weight: storage, outFeatures: R, inFeatures: C, bias: b)
     }
 
     /// The storage layer `name` is saved in: its tag, else dense for a plain `<name>.weight`, else

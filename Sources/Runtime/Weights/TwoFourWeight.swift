@@ -153,6 +153,13 @@ extension TwoFourWeight {
     }
 }
 
+extension TwoFourWeight: ValueConvertible {
+    public func converted<W: ValueFormat>(to format: W.Type, origin: String, name: String) throws -> any LinearStorage {
+        try TwoFourWeight<W>(rows: rows, cols: cols, values: W.encode(all: V.decode(all: values)), positions: positions,
+                             origin: origin, name: name)
+    }
+}
+
 /// True when every group of 4 consecutive inputs of every row of w [R, C] holds at least two
 /// zeros, i.e. at most two nonzeros (the last group, when C % 4 ≠ 0, is padded with zeros).
 public func isValidTwoFour(_ w: [Float], rows: Int, cols: Int) -> Bool {
