@@ -41,21 +41,29 @@ static inline void surgeon_gemv24_16_portable(const float *x, long C, const uint
     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(P))), 16))
 
 // 16 inputs (8 values, half a position word) per step, as surgeon_gemv24_avx2: values 0-3 come
-// from the low 8 inputs, values 4-7 from the high 8, each picked with a one-source permute.
+// from the low 8 inputs, values 4-7 from the high 8, each picked with a one-source permute. Two
+// steps (one position word) per iteration into two accumulators.
+#define SURGEON_24_16_STEP(ACC, LOAD, B)                                                                    \
+    {                                                                                                       \
+        __m256 xl = _mm256_loadu_ps(x + 16 * (B)), xh = _mm256_loadu_ps(x + 16 * (B) + 8);                  \
+        int code = (int)((p0[(B) >> 1] >> (16 * ((B) & 1))) & 0xFFFF);                                      \
+        __m256i i = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(code), sh), three), base); \
+        __m256 g = _mm256_blend_ps(_mm256_permutevar8x32_ps(xl, i), _mm256_permutevar8x32_ps(xh, i), 0xF0); \
+        ACC = _mm256_fmadd_ps(LOAD(v0 + 8 * (B)), g, ACC);                                                  \
+    }
 #define SURGEON_GEMV24_16_AVX2_BODY(LOAD)                                                                   \
     for (long r = r0; r < r1; r++) {                                                                        \
         const uint16_t *v0 = vals + r * nv;                                                                 \
         const uint32_t *p0 = pos + r * nw;                                                                  \
-        __m256 a0 = _mm256_setzero_ps();                                                                    \
-        for (long b = 0; b < nb; b++) {                                                                     \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                           \
+        long b = 0;                                                                                         \
+        for (; b + 2 <= nb; b += 2) {                                                                       \
             if ((b & 3) == 0) _mm_prefetch((const char *)(v0 + 8 * b) + 2048, _MM_HINT_T0);                \
-            __m256 xl = _mm256_loadu_ps(x + 16 * b), xh = _mm256_loadu_ps(x + 16 * b + 8);                  \
-            int code = (int)((p0[b >> 1] >> (16 * (b & 1))) & 0xFFFF);                                      \
-            __m256i i = _mm256_add_epi32(_mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(code), sh), three), base); \
-            __m256 g = _mm256_blend_ps(_mm256_permutevar8x32_ps(xl, i), _mm256_permutevar8x32_ps(xh, i), 0xF0); \
-            a0 = _mm256_fmadd_ps(LOAD(v0 + 8 * b), g, a0);                                                  \
+            SURGEON_24_16_STEP(a0, LOAD, b)                                                                 \
+            SURGEON_24_16_STEP(a1, LOAD, b + 1)                                                             \
         }                                                                                                   \
-        float s = surgeon_hsum256(a0) + surgeon_24_tail16(x, C, v0, p0, 8 * nb, nv, bf16);                  \
+        if (b < nb) SURGEON_24_16_STEP(a0, LOAD, b)                                                         \
+        float s = surgeon_hsum256(_mm256_add_ps(a0, a1)) + surgeon_24_tail16(x, C, v0, p0, 8 * nb, nv, bf16); \
         y[r] = accumulate ? y[r] + s : s;                                                                   \
     }
 
@@ -73,6 +81,7 @@ static inline void surgeon_gemv24_16_avx2(const float *x, long C, const uint16_t
     }
 }
 #undef SURGEON_GEMV24_16_AVX2_BODY
+#undef SURGEON_24_16_STEP
 #endif
 
 static inline void surgeon_gemv24_16(int level, const float *x, long C, const uint16_t *vals, const uint32_t *pos,
