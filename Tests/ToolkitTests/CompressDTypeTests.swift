@@ -80,4 +80,40 @@ final class CompressDTypeTests: XCTestCase {
             XCTAssertEqual(t.output, output, "\(file) \(String(describing: requested))")
         }
     }
+
+    /// A 16-bit run interrupted after shot 1 resumes from its checkpoint in its type and ends with
+    /// the weights of the uninterrupted run.
+    func testSixteenBitRunResumes() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let stories = Fixtures.fixture("stories260K")
+        try ModelWriter.write(model: try ModelLoader.model(stories, dtype: .f32), source: try ModelLoader.files(stories, dtype: nil),
+                              to: dir + "/bf16", dtype: .bf16)
+        func open() throws -> OpenedModel { try ModelLoader.open(dir + "/bf16", requireTokenizer: true) }
+        var o = CompressionOptions(recipe: CompressionRecipe(method: .surgeon, structure: .rowsColumns, targetSparsity: 0.2, shots: 2,
+                                                             dampG: 0.01, dampA: 0.01, updates: .joint), output: dir + "/out")
+        o.calibFile = Fixtures.wikiValid
+        o.nsamples = 4
+        o.seqlen = 64
+        o.dtype = .bf16
+        let job = CompressionJob(opened: try open(), options: o)
+        XCTAssertEqual(job.opened.files.weights.weightDType, .bf16)
+        let (cal, recipe) = try job.loadCalibration()
+        let comp = try Compressor(model: job.opened.model, recipe: recipe, calibration: cal)
+        _ = try comp.runShot(1)
+        XCTAssertTrue(job.opened.model.blockLinearNames.allSatisfy { job.opened.model.linear($0)?.weight.valueDType == .bf16 })
+        try job.saveCheckpoint(model: job.opened.model, state: comp.state, recipe: comp.recipe, source: SourceIdentity.of(job.opened.files))
+        var r = o
+        r.resume = true
+        let resumed = try CompressionJob(opened: try open(), options: r).run()
+        XCTAssertEqual(resumed.report.shots.map(\.shot), [1, 2])
+        var full = o
+        full.output = dir + "/full"
+        _ = try CompressionJob(opened: try open(), options: full).run()
+        let a = try ModelLoader.model(dir + "/out", dtype: nil), b = try ModelLoader.model(dir + "/full", dtype: nil)
+        for n in a.blockLinearNames {
+            XCTAssertEqual(a.linear(n)?.weight.valueDType, .bf16, n)
+            XCTAssertEqual(a.linear(n)?.denseWeight.data, b.linear(n)?.denseWeight.data, n)
+        }
+    }
 }
