@@ -90,10 +90,10 @@ static inline void surgeon_cvt16_avx512(const uint16_t *src, float *dst, long n,
 // x: [C]; w: [R, C] (16-bit); y: [R]
 // ---------------------------------------------------------------------------------------------
 
-static inline void surgeon_gemv16_portable(const float *x, long C, const uint16_t *w, long r0, long r1, float *y,
+static inline void surgeon_gemv16_portable(const float *x, long C, const uint16_t *w, long ldw, long r0, long r1, float *y,
                                            int accumulate, int bf16) {
     for (long r = r0; r < r1; r++) {
-        const uint16_t *wr = w + r * C;
+        const uint16_t *wr = w + r * ldw;
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         long c = 0;
         for (; c + 4 <= C; c += 4) {
@@ -120,7 +120,7 @@ static inline void surgeon_gemv16_portable(const float *x, long C, const uint16_
 // over four accumulators.
 #define SURGEON_GEMV16_AVX2_BODY(LOAD)                                                                  \
     for (long r = r0; r < r1; r++) {                                                                    \
-        const uint16_t *wr = w + r * C;                                                                 \
+        const uint16_t *wr = w + r * ldw;                                                                 \
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                     \
         long c = 0;                                                                                     \
         for (; c + 32 <= C; c += 32) {                                                                  \
@@ -141,7 +141,7 @@ static inline void surgeon_gemv16_portable(const float *x, long C, const uint16_
     }
 
 __attribute__((target("avx2,fma,f16c")))
-static inline void surgeon_gemv16_avx2(const float *x, long C, const uint16_t *w, long r0, long r1, float *y,
+static inline void surgeon_gemv16_avx2(const float *x, long C, const uint16_t *w, long ldw, long r0, long r1, float *y,
                                        int accumulate, int bf16) {
     if (bf16) {
         SURGEON_GEMV16_AVX2_BODY(SURGEON_LOAD8_BF16)
@@ -159,7 +159,7 @@ static inline void surgeon_gemv16_avx2(const float *x, long C, const uint16_t *w
 
 #define SURGEON_GEMV16_AVX512_BODY(LOAD)                                                                \
     for (long r = r0; r < r1; r++) {                                                                    \
-        const uint16_t *wr = w + r * C;                                                                 \
+        const uint16_t *wr = w + r * ldw;                                                                 \
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;                                                       \
         long c = 0;                                                                                     \
         for (; c + 32 <= C; c += 32) {                                                                  \
@@ -174,7 +174,7 @@ static inline void surgeon_gemv16_avx2(const float *x, long C, const uint16_t *w
     }
 
 __attribute__((target("avx512f,fma")))
-static inline void surgeon_gemv16_avx512(const float *x, long C, const uint16_t *w, long r0, long r1, float *y,
+static inline void surgeon_gemv16_avx512(const float *x, long C, const uint16_t *w, long ldw, long r0, long r1, float *y,
                                          int accumulate, int bf16) {
     if (bf16) {
         SURGEON_GEMV16_AVX512_BODY(SURGEON_LOAD16_BF16)
@@ -193,13 +193,20 @@ static inline void surgeon_gemv16_avx512(const float *x, long C, const uint16_t 
 // slow under virtualisation and must not run per call).
 // ---------------------------------------------------------------------------------------------
 
+/// The same over rows of stride ldw ≥ C (the first C values of each row; compacted weights).
+/// x: [C]; w: [R, ldw] (16-bit); y: [R]
+static inline void surgeon_gemv16_strided(int level, const float *x, long C, const uint16_t *w, long ldw, long r0, long r1,
+                                          float *y, int accumulate, int bf16) {
+#if defined(__x86_64__)
+    if (level >= 2) { surgeon_gemv16_avx512(x, C, w, ldw, r0, r1, y, accumulate, bf16); return; }
+    if (level >= 1) { surgeon_gemv16_avx2(x, C, w, ldw, r0, r1, y, accumulate, bf16); return; }
+#endif
+    surgeon_gemv16_portable(x, C, w, ldw, r0, r1, y, accumulate, bf16);
+}
+
 static inline void surgeon_gemv16(int level, const float *x, long C, const uint16_t *w, long r0, long r1, float *y,
                                   int accumulate, int bf16) {
-#if defined(__x86_64__)
-    if (level >= 2) { surgeon_gemv16_avx512(x, C, w, r0, r1, y, accumulate, bf16); return; }
-    if (level >= 1) { surgeon_gemv16_avx2(x, C, w, r0, r1, y, accumulate, bf16); return; }
-#endif
-    surgeon_gemv16_portable(x, C, w, r0, r1, y, accumulate, bf16);
+    surgeon_gemv16_strided(level, x, C, w, C, r0, r1, y, accumulate, bf16);
 }
 
 static inline void surgeon_cvt16(int level, const uint16_t *src, float *dst, long n, int bf16) {

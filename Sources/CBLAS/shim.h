@@ -27,6 +27,7 @@ static inline void surgeon_cpu_pause(void) {
 #include "vector_kernels.h"
 // GEMV and tile conversion of the dense 16-bit weight storage.
 #include "half_kernels.h"
+#include "sparse16_kernels.h"
 
 // OpenBLAS's runtime kernel selection (DYNAMIC_ARCH builds, as Debian ships): 0.3.21 does not know
 // AMD Zen 4/5 and falls back to its AVX2 (Haswell) kernels; `Parallel` switches to the AVX-512

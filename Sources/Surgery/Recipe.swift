@@ -220,9 +220,11 @@ public struct LayerReport: Codable, Sendable, Equatable {
     /// How the layer is stored in model.safetensors (dense, compacted, 2:4, bitmask, csr) and its bytes.
     public var storage: String?
     public var bytes: Int?
+    /// The type of its stored values (f32, f16, bf16; `compress --dtype`).
+    public var dtype: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case name, shape, bias, sparsity, storage, bytes
+        case name, shape, bias, sparsity, storage, bytes, dtype
         case removedRows = "removed_rows", removedCols = "removed_cols"
     }
 }
@@ -242,9 +244,11 @@ public struct CompressionReport: Codable, Sendable, Equatable {
     public var attempts: [ScheduleAttempt]? = nil
     /// The final held-out check against `max_loss_rise`.
     public var guardVerdict: GuardVerdict? = nil
+    /// The type the output's weights are written in (`compress --dtype`; absent: f32).
+    public var dtype: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case format, source, architecture, recipe, shots, layers, attempts
+        case format, source, architecture, recipe, shots, layers, attempts, dtype
         case actualSparsity = "actual_sparsity", heldOut = "held_out", guardVerdict = "guard"
     }
 

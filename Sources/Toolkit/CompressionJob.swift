@@ -30,6 +30,9 @@ public struct CompressionOptions {
     /// factors do not fit in what the rest leaves (`CompressionPlan`), the curvature pass runs per
     /// layer group and keeps the factors in a scratch directory beside the output (`OUT.factors.tmp-<pid>`).
     public var maxMemory: Int?
+    /// The type the output's weights are written in: the compressed storages' values, the dense
+    /// layers, embedding and lm_head (f16/bf16 round each weight once, when the output is written).
+    public var dtype: WeightDType = .f32
     /// Refuse (write nothing) when the held-out loss rose past the recipe's `maxLossRise`; otherwise
     /// the run is written and the breach reported loudly.
     public var strict = false
@@ -162,15 +165,19 @@ public final class CompressionJob {
             let masks = recipe.structure == .rowsColumns
                 ? Dictionary(uniqueKeysWithValues: comp.layerNames.map { ($0, (rows: comp.state.removedRows[$0] ?? [], cols: comp.state.removedCols[$0] ?? [])) })
                 : nil
-            let decisions = try compressStorages(model: model, structuredMasks: masks)
+            let decisions = try compressStorages(model: model, structuredMasks: masks, policy: StoragePolicy(dtype: o.dtype))
             let bytes = decisions.reduce(0) { $0 + $1.bytes }, dense = decisions.reduce(0) { $0 + $1.denseBytes }
             log(String(format: "storage: pruned layers take %.1f MiB instead of %.1f MiB dense (%.3f)", Double(bytes) / 1048576,
                        Double(dense) / 1048576, Double(bytes) / Double(max(dense, 1))))
+        } else if o.dtype != .f32 {
+            try compressStorages(model: model, policy: StoragePolicy(allowed: [], dtype: o.dtype))   // every layer dense in o.dtype
         }
-        let report = comp.report(source: opened.files.path)
+        var report = comp.report(source: opened.files.path)
+        report.dtype = o.dtype.rawValue
+        for i in report.layers.indices { report.layers[i].dtype = model.linear(report.layers[i].name)?.weight.valueDType.rawValue }
         try writeAtomically(o.output, overwrite: o.overwrite) { tmp in
             try ModelWriter.write(model: model, source: opened.files, to: tmp, extraFiles: ["compression.json": try report.jsonData()],
-                                  metadata: ["compression": "surgeon"])
+                                  metadata: ["compression": "surgeon"], dtype: o.dtype)
         }
         if fm.fileExists(atPath: checkpointDir) { try fm.removeItem(atPath: checkpointDir) }
         return CompressionSummary(report: report, pplBefore: pplBefore, pplAfter: comp.state.shots.last?.perplexity,
@@ -188,7 +195,7 @@ public final class CompressionJob {
         let c = opened.model.config
         let windows = min(recipe.curvatureWindows ?? Int.max, calibration?.windows.count ?? 1)
         let plan = CompressionPlan.make(config: c, recipe: recipe, windows: windows, heldOut: calibration?.heldOut.count ?? 0,
-                                        seqlen: calibration?.windows.first?.count ?? options.seqlen, dtype: .f32, threads: Parallel.threads,
+                                        seqlen: calibration?.windows.first?.count ?? options.seqlen, dtype: options.dtype, threads: Parallel.threads,
                                         speeds: MachineSpeeds(sgemm: 1, float64: 1), machineBytes: 0, maxMemory: limit)
         if plan.factorBudget == nil {
             let largest = CompressionPlan.factorUnits(plan.layers).map(\.bytes).max() ?? 0
@@ -253,7 +260,9 @@ public final class CompressionJob {
         let sourceDifferences = source.differences(from: recorded)
         guard sourceDifferences.isEmpty else { throw CompressionJobError.sourceMismatch(checkpoint: dir, differences: sourceDifferences) }
         try file.validate(directory: dir, model: opened.model)
-        let model = try loadModel(config: opened.model.config, weights: SafetensorsFile(path: dir + "/weights.safetensors"))
+        let weights = try SafetensorsFile(path: dir + "/weights.safetensors")
+        weights.weightDType = opened.files.weights.weightDType   // a 16-bit run resumes in 16 bits
+        let model = try loadModel(config: opened.model.config, weights: weights)
         return (model, file.state)
     }
 }

@@ -26,6 +26,7 @@ public struct InspectReport: Codable, Sendable, Equatable {
         public var name: String
         public var shape: [Int]              // [out, in]
         public var storage: String           // storage kind tag
+        public var dtype: String             // type of the stored values: f32, f16, bf16
         public var storageDetail: String     // e.g. "compacted 56x64 of 64x64"
         public var sparsity: Double          // zeros / (weights + bias)
         public var bytes: Int                // as stored
@@ -34,7 +35,7 @@ public struct InspectReport: Codable, Sendable, Equatable {
         public var removedCols: [Int]
 
         enum CodingKeys: String, CodingKey {
-            case name, shape, storage, sparsity, bytes
+            case name, shape, storage, sparsity, bytes, dtype
             case storageDetail = "storage_detail", validTwoFour = "valid_2_4"
             case removedRows = "removed_rows", removedCols = "removed_cols"
         }
@@ -88,9 +89,9 @@ extension InspectReport {
             guard let l = lm.linear(name) else { return nil }
             let n = l.outFeatures * l.inFeatures + (l.bias?.count ?? 0)
             return Layer(name: name, shape: [l.outFeatures, l.inFeatures], storage: l.storageKind.rawValue,
-                         storageDetail: l.storageDescription, sparsity: Double(l.zeroCount) / Double(max(n, 1)),
+                         dtype: l.weight.valueDType.rawValue, storageDetail: l.storageDescription, sparsity: Double(l.zeroCount) / Double(max(n, 1)),
                          bytes: l.storageBytes,
-                         validTwoFour: l.storageKind == .twoFour
+                         validTwoFour: l.storageKind == StorageKind.twoFour.typed(l.weight.valueDType)
                             || isValidTwoFour(l.denseWeight.data, rows: l.outFeatures, cols: l.inFeatures),
                          removedRows: l.removedRows, removedCols: l.removedCols)
         }
@@ -110,12 +111,12 @@ extension InspectReport {
         let c = config
         var out = "\(architecture): \(c.layers) layers, hidden \(c.hiddenSize), \(c.heads) heads "
             + "(\(c.kvHeads) kv, dim \(c.headDim)), ffn \(c.intermediateSize), vocab \(c.vocabSize)\n"
-        out += "| layer | shape | storage | sparsity | bytes | 2:4 | removed rows | removed cols |\n"
-        out += "| --- | ---: | --- | ---: | ---: | :---: | ---: | ---: |\n"
+        out += "| layer | shape | storage | dtype | sparsity | bytes | 2:4 | removed rows | removed cols |\n"
+        out += "| --- | ---: | --- | --- | ---: | ---: | :---: | ---: | ---: |\n"
         for l in layers {
             let shape = l.shape.map(String.init).joined(separator: "x")
-            out += String(format: "| %@ | %@ | %@ | %.1f%% | %@ | %@ | %d | %d |\n",
-                          l.name, shape, l.storageDetail, 100 * l.sparsity, ReportFormat.mib(l.bytes),
+            out += String(format: "| %@ | %@ | %@ | %@ | %.1f%% | %@ | %@ | %d | %d |\n",
+                          l.name, shape, l.storageDetail, l.dtype, 100 * l.sparsity, ReportFormat.mib(l.bytes),
                           l.validTwoFour ? "yes" : "no", l.removedRows.count, l.removedCols.count)
         }
         if !attention.isEmpty {

@@ -51,6 +51,18 @@ public enum ModelLoader {
         return files
     }
 
+    /// The types `compress` holds the model in during the surgery and writes its output in:
+    /// the output is `requested` (nil: the file's own type); the model is loaded in the file's own
+    /// type (a 16-bit model is not widened: each layer is widened to float32 only while it is
+    /// updated and rounded once when written back), except in float32 when the file or the
+    /// output is float32 (the updates then stay float32 until the output is written, and are
+    /// rounded once there for a 16-bit output).
+    public static func compressionDTypes(_ path: String, requested: WeightDType?) throws -> (load: WeightDType, output: WeightDType) {
+        let native = try files(path, dtype: nil).weights.weightDType
+        let output = requested ?? native
+        return (native == .f32 || output == .f32 ? .f32 : native, output)
+    }
+
     /// A model alone (no tokenizer), its weights in `dtype` (nil: the file's own type).
     public static func model(_ path: String, dtype: WeightDType?) throws -> CausalLM {
         try loadModel(files(path, dtype: dtype))

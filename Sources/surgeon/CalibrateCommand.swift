@@ -32,7 +32,6 @@ struct CalibrateCommand: ParsableCommand {
         guard nsamples >= 1 else { throw ValidationError("--nsamples must be ≥ 1 (got \(nsamples))") }
         guard seqlen >= 2 else { throw ValidationError("--seqlen must be ≥ 2 (got \(seqlen))") }
         _ = try fisherLabels()
-        try DTypeOption.requireFloat32(model.dtype, command: "calibrate")
     }
 
     /// The Fisher labels of `--fisher` (checked in `validate`, before anything loads).
@@ -68,7 +67,9 @@ struct CalibrateCommand: ParsableCommand {
         try runReportingErrors(flags) {
             try prepareOutput()   // before anything loads
             Parallel.setThreads(model.threads)
-            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil, dtype: .f32)
+            // weights in --dtype (default: the file's own type): a 16-bit model is not widened, its
+            // activations, gradients and factors are float32
+            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil, dtype: model.dtype)
             guard seqlen <= opened.model.contextLength else {
                 throw ToolkitError.badInput("--seqlen \(seqlen) exceeds the model's context of \(opened.model.contextLength)")
             }

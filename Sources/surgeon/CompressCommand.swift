@@ -139,7 +139,6 @@ struct CompressCommand: ParsableCommand {
         if lowrank == nil && (lowrankLR != nil || lowrankStepsPerShot != nil || lowrankFinalEpochs != nil || lowrankLayers != nil) {
             throw ValidationError("the --lowrank-* options tune the low-rank correction: turn it on with --lowrank RANK (paper: 8)")
         }
-        try DTypeOption.requireFloat32(model.dtype, command: "compress")
         try refuseNoOps(try recipe())   // refused here, with this command's usage, rather than after loading
     }
 
@@ -256,9 +255,11 @@ struct CompressCommand: ParsableCommand {
             o.evalSeqlen = evalSeqlen ?? o.evalSeqlen
             o.evalEvery = evalEvery ?? (recipe.isAdaptive ? nil : 1)
             o.denseOutput = denseOutput
+            let types = try ModelLoader.compressionDTypes(model.model, requested: model.dtype)
+            o.dtype = types.output
             o.strict = strict
             o.maxMemory = maxMemory.flatMap(Self.bytes)
-            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil, dtype: .f32)
+            let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil, dtype: types.load)
             let job = CompressionJob(opened: opened, options: o)
             job.log = { printError($0) }
             let out = (output as NSString).standardizingPath
@@ -307,7 +308,8 @@ struct CompressCommand: ParsableCommand {
             let held = recipe.heldOut ?? 0
             let windows = min(recipe.curvatureWindows ?? nsamples, nsamples)
             let plan = CompressionPlan.make(config: config, recipe: recipe, windows: windows, heldOut: held, seqlen: seqlen,
-                                            dtype: model.dtype ?? .f32, threads: model.threads, speeds: .measure(),
+                                            dtype: model.dtype ?? (try? ModelLoader.compressionDTypes(model.model, requested: nil).load) ?? .f32,
+                                            threads: model.threads, speeds: .measure(),
                                             machineBytes: CompressionPlan.machineMemory(), maxMemory: maxMemory.flatMap(Self.bytes))
             if json {
                 let e = JSONEncoder()

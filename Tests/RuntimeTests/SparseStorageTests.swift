@@ -84,10 +84,10 @@ final class SparseStorageTests: XCTestCase {
             var w = randomWeights(R * C, &rng)
             Masks.twoFour(&w, rows: R, cols: C)
             XCTAssertTrue(isValidTwoFour(w, rows: R, cols: C))
-            let s = try TwoFourWeight(dense: w, rows: R, cols: C)
+            let s = try TwoFourWeight<F32>(dense: w, rows: R, cols: C)
             let nv = 2 * ((C + 3) / 4)
             XCTAssertEqual(s.bytes, 4 * R * nv + 4 * R * ((nv + 15) / 16))
-            checkAllPaths(w, R: R, C: C, storages: [s, try BitmaskWeight(dense: w, rows: R, cols: C)],
+            checkAllPaths(w, R: R, C: C, storages: [s, try BitmaskWeight<F32>(dense: w, rows: R, cols: C)],
                           rng: &rng, label: "2:4")
         }
     }
@@ -99,7 +99,7 @@ final class SparseStorageTests: XCTestCase {
                 var w = randomWeights(R * C, &rng)
                 Masks.unstructured(&w, sparsity: sparsity, rng: &rng)
                 let nnz = w.filter { $0 != 0 }.count
-                let bm = try BitmaskWeight(dense: w, rows: R, cols: C), csr = try CSRWeight(dense: w, rows: R, cols: C)
+                let bm = try BitmaskWeight<F32>(dense: w, rows: R, cols: C), csr = try CSRWeight<F32>(dense: w, rows: R, cols: C)
                 XCTAssertEqual(bm.bytes, 4 * nnz + 2 * R * ((C + 15) / 16))
                 XCTAssertEqual(csr.bytes, 6 * nnz + 4 * (R + 1))
                 checkAllPaths(w, R: R, C: C, storages: [bm, csr], rng: &rng, label: "unstructured \(sparsity)")
@@ -114,12 +114,12 @@ final class SparseStorageTests: XCTestCase {
             let rr = Masks.subset(R, fraction: 0.3, rng: &rng), rc = Masks.subset(C, fraction: 0.3, rng: &rng)
             Masks.rowsCols(&w, rows: R, cols: C, removedRows: rr, removedCols: rc)
             let keptR = (0..<R).filter { !rr.contains($0) }.map { Int32($0) }, keptC = (0..<C).filter { !rc.contains($0) }.map { Int32($0) }
-            let s = try CompactedWeight(dense: w, rows: R, cols: C, keptRows: keptR, keptCols: keptC)
+            let s = try CompactedWeight<F32>(dense: w, rows: R, cols: C, keptRows: keptR, keptCols: keptC)
             XCTAssertEqual(s.bytes, 4 * (keptR.count * keptC.count + keptR.count + keptC.count))
             // rows kept in a shuffled order, and only rows / only columns removed
-            let shuffled = try CompactedWeight(dense: w, rows: R, cols: C, keptRows: keptR.reversed(), keptCols: keptC.reversed())
-            let rowsOnly = try CompactedWeight(dense: w, rows: R, cols: C, keptRows: (0..<R).map { Int32($0) }, keptCols: keptC)
-            let colsOnly = try CompactedWeight(dense: w, rows: R, cols: C, keptRows: keptR, keptCols: (0..<C).map { Int32($0) })
+            let shuffled = try CompactedWeight<F32>(dense: w, rows: R, cols: C, keptRows: keptR.reversed(), keptCols: keptC.reversed())
+            let rowsOnly = try CompactedWeight<F32>(dense: w, rows: R, cols: C, keptRows: (0..<R).map { Int32($0) }, keptCols: keptC)
+            let colsOnly = try CompactedWeight<F32>(dense: w, rows: R, cols: C, keptRows: keptR, keptCols: (0..<C).map { Int32($0) })
             checkAllPaths(w, R: R, C: C, storages: [s, shuffled, rowsOnly, colsOnly],
                           rng: &rng, label: "compacted")
             let l = Linear(weight: s, outFeatures: R, inFeatures: C)
@@ -134,9 +134,9 @@ final class SparseStorageTests: XCTestCase {
         let (R, C) = (9, 7)
         let w = [Float](repeating: 0, count: R * C)
         let storages: [any LinearStorage] = [
-            try CompactedWeight(rows: R, cols: C, keptRows: [], keptCols: [], values: []),
-            try CompactedWeight(dense: w, rows: R, cols: C, keptRows: [2, 5], keptCols: []),
-            try CompactedWeight(dense: w, rows: R, cols: C, keptRows: [], keptCols: [1, 3]),
+            try CompactedWeight<F32>(rows: R, cols: C, keptRows: [], keptCols: [], values: []),
+            try CompactedWeight<F32>(dense: w, rows: R, cols: C, keptRows: [2, 5], keptCols: []),
+            try CompactedWeight<F32>(dense: w, rows: R, cols: C, keptRows: [], keptCols: [1, 3]),
         ]
         checkAllPaths(w, R: R, C: C, storages: storages, rng: &rng, label: "empty compacted")
     }
@@ -148,10 +148,10 @@ final class SparseStorageTests: XCTestCase {
         for (i, R) in Rs.enumerated() {
             var w = randomWeights(R * C, &rng)
             Masks.twoFour(&w, rows: R, cols: C)
-            let storage: any LinearStorage = i == 0 ? try TwoFourWeight(dense: w, rows: R, cols: C)
-                : i == 1 ? try CompactedWeight(dense: w, rows: R, cols: C, keptRows: (0..<R).filter { $0 % 3 != 0 }.map { Int32($0) },
+            let storage: any LinearStorage = i == 0 ? try TwoFourWeight<F32>(dense: w, rows: R, cols: C)
+                : i == 1 ? try CompactedWeight<F32>(dense: w, rows: R, cols: C, keptRows: (0..<R).filter { $0 % 3 != 0 }.map { Int32($0) },
                                                keptCols: (0..<C).map { Int32($0) }) as any LinearStorage
-                : try BitmaskWeight(dense: w, rows: R, cols: C)
+                : try BitmaskWeight<F32>(dense: w, rows: R, cols: C)
             if i == 1 { Masks.rowsCols(&w, rows: R, cols: C, removedRows: (0..<R).filter { $0 % 3 == 0 }, removedCols: []) }
             let b = randomWeights(R, &rng)
             denseLayers.append(Linear(weight: DenseStorage(rows: R, cols: C, values: w), outFeatures: R, inFeatures: C, bias: b))
@@ -175,6 +175,6 @@ final class SparseStorageTests: XCTestCase {
         XCTAssertFalse(isValidTwoFour([1, 1, 2, 0, 0, 0, 0, 3], rows: 1, cols: 8))
         XCTAssertTrue(isValidTwoFour([1, 0, 0, 2, 5, 6], rows: 1, cols: 6))   // tail group of 2
         XCTAssertFalse(isValidTwoFour([1, 0, 0, 2, 5, 6, 7], rows: 1, cols: 7))   // tail of 3 nonzeros
-        XCTAssertThrowsError(try TwoFourWeight(dense: [1, 2, 3, 0], rows: 1, cols: 4))
+        XCTAssertThrowsError(try TwoFourWeight<F32>(dense: [1, 2, 3, 0], rows: 1, cols: 4))
     }
 }

@@ -7,16 +7,24 @@ import TestSupport
 final class DTypeCLITests: XCTestCase {
     static let stories = Fixtures.fixture("stories260K")
 
-    /// compress and calibrate work on float32 weights: a 16-bit --dtype is refused before loading.
-    func testCompressAndCalibrateRefuseSixteenBits() {
-        for dtype in ["f16", "bf16"] {
-            XCTAssertThrowsError(try CompressCommand.parse(["-m", Self.stories, "-o", "/tmp/x", "--sparsity", "0.5", "--dtype", dtype])) { e in
-                XCTAssertTrue(CompressCommand.message(for: e).contains("compress loads float32 weights"), CompressCommand.message(for: e))
-            }
-            XCTAssertThrowsError(try CalibrateCommand.parse(["-m", Self.stories, "--calib", "x", "-o", "/tmp/x", "--dtype", dtype])) { e in
-                XCTAssertTrue(CalibrateCommand.message(for: e).contains("calibrate loads float32 weights"), CalibrateCommand.message(for: e))
-            }
-        }
+    /// compress and calibrate take a 16-bit --dtype: compress writes its output in it (its storages
+    /// tagged with the type, compression.json recording it), calibrate runs on 16-bit weights.
+    func testCompressAndCalibrateInSixteenBits() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = dir + "/24-bf16"
+        let c = try SurgeonProcess.run(["compress", "-m", Self.stories, "--method", "magnitude", "--structure", "2:4", "--sparsity", "0.5",
+                                        "--shots", "1", "--dtype", "bf16", "-o", out])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let report = try String(contentsOfFile: out + "/compression.json", encoding: .utf8)
+        XCTAssertTrue(report.contains("\"dtype\" : \"bf16\""), report)
+        let inspect = try SurgeonProcess.run(["inspect", "-m", out])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("2:4 bf16 | bf16 |"), inspect.stdout)
+        let k = try SurgeonProcess.run(["calibrate", "-m", out, "--calib", Fixtures.wikiValid, "--nsamples", "1", "--seqlen", "32",
+                                        "-o", dir + "/f.safetensors"])
+        XCTAssertEqual(k.status, 0, k.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/f.safetensors"))
         XCTAssertThrowsError(try GenerateCommand.parse(["-m", Self.stories, "-p", "hi", "--dtype", "f8"]))
         XCTAssertNoThrow(try GenerateCommand.parse(["-m", Self.stories, "-p", "hi", "--dtype", "bf16"]))
     }

@@ -18,7 +18,7 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(Set(object.keys), ["architecture", "config", "sparsity", "total_bytes", "linear_bytes",
                                           "linear_dense_bytes", "parameters", "layers", "attention"])
         let layer = try XCTUnwrap((object["layers"] as? [[String: Any]])?.first)
-        XCTAssertEqual(Set(layer.keys), ["name", "shape", "storage", "storage_detail", "sparsity", "bytes", "valid_2_4",
+        XCTAssertEqual(Set(layer.keys), ["name", "shape", "storage", "dtype", "storage_detail", "sparsity", "bytes", "valid_2_4",
                                          "removed_rows", "removed_cols"])
         let config = try XCTUnwrap(object["config"] as? [String: Any])
         XCTAssertEqual(Set(config.keys), ["layers", "hidden_size", "heads", "kv_heads", "head_dim", "intermediate_size", "vocab_size"])

@@ -6,6 +6,7 @@ final class LossHead {
     private let rows = Buffer()     // gathered lm_head inputs of the scored positions [n, P]
     private let dRows = Buffer()    // their gradients [n, P]
     private let logits = Buffer()   // one chunk of logits, then of d loss / d logits [chunk, V]
+    private let headTile = Buffer() // a 16-bit lm_head's rows widened, one tile at a time [vt, P]
 
     /// Returns the mean cross-entropy over the scored positions and writes dHidden = d loss / d hidden
     /// (zero on unscored rows); dHead (when given) accumulates d loss / d lm_head weight.
@@ -34,7 +35,10 @@ final class LossHead {
         let scale = 1 / Float(n)
         var lossSum = 0.0
         var rowLoss = [Double](repeating: 0, count: chunk)
-        let weight = head.denseWeight.data
+        // a 16-bit lm_head (tied: the embedding table) is widened tile by tile, never whole
+        let half: (bits: [UInt16], bf16: Bool)? = (head.weight as? Dense16Storage<F16>).map { ($0.bits, false) }
+            ?? (head.weight as? Dense16Storage<BF16>).map { ($0.bits, true) }
+        let weight = half == nil ? head.denseWeight.data : [0]
         weight.withUnsafeBufferPointer { wb in
             let w = wb.baseAddress!
             var r0 = 0
@@ -64,7 +68,11 @@ final class LossHead {
                 }
                 for i in 0..<m { lossSum += rowLoss[i] }
                 // d hs = dlogits · W;  dW += dlogitsᵀ · hs;  db += Σ dlogits
-                sgemmParallel(transA: false, transB: false, M: m, N: P, K: V, lg, lda: V, w, ldb: P, dhs + r0 * P, ldc: P)
+                if let half {
+                    dLogitsTimesHalfHead(lg, m: m, half.bits, bf16: half.bf16, V: V, P: P, dhs + r0 * P)
+                } else {
+                    sgemmParallel(transA: false, transB: false, M: m, N: P, K: V, lg, lda: V, w, ldb: P, dhs + r0 * P, ldc: P)
+                }
                 if let dHead {
                     sgemmParallel(transA: true, transB: false, M: V, N: P, K: m, lg, lda: V, hs + r0 * P, ldb: P,
                                   beta: 1, dHead, ldc: P)
@@ -74,6 +82,25 @@ final class LossHead {
         }
         for (i, t) in positions.enumerated() { (dHidden + t * P).update(from: dhs + i * P, count: P) }
         return lossSum / Double(n)
+    }
+
+    /// out = dl · W for a 16-bit W, its rows widened tile by tile (as the forward's prefill GEMM).
+    /// dl: [m, V]; bits: [V, P] 16-bit; out: [m, P]
+    private func dLogitsTimesHalfHead(_ dl: UnsafePointer<Float>, m: Int, _ bits: [UInt16], bf16: Bool, V: Int, P: Int,
+                                      _ out: UnsafeMutablePointer<Float>) {
+        let vt = min(V, max(16, (1 << 20) / max(P, 1) / 16 * 16))
+        let tile = headTile.reserve(vt * P)
+        bits.withUnsafeBufferPointer { bp in
+            guard let b = bp.baseAddress else { return }
+            var v0 = 0
+            while v0 < V {
+                let n = min(vt, V - v0)
+                HalfKernels.convert(b + v0 * P, tile, n * P, bf16: bf16)
+                sgemmParallel(transA: false, transB: false, M: m, N: P, K: n, dl + v0, lda: V, tile, ldb: P,
+                              beta: v0 == 0 ? 0 : 1, out, ldc: P)
+                v0 += n
+            }
+        }
     }
 }
 

@@ -10,28 +10,30 @@ extension StorageKind {
 ///   values: [nnz] nonzeros, row by row, each row in column order
 ///   mask:   [R, nm] uint16, nm = ceil(C/16); bit c%16 of word c/16 is set when W[r, c] is stored
 ///           (bits past C are clear)
-/// Row starts are rebuilt from the mask's popcounts. Bytes: 4·nnz + 2·R·nm.
-/// Saved as `<layer>.weight.values` F32 [nnz] and `.bitmask` U16 [R, nm].
-public final class BitmaskWeight: RowDecompressing, LinearStorage {
-    public static var kind: StorageKind { .bitmask }
+/// The values are float32 or 16-bit (`V`: `F32`, `F16`, `BF16`; products accumulate in float32).
+/// Row starts are rebuilt from the mask's popcounts. Bytes: s·nnz + 2·R·nm (s = 4 or 2).
+/// Saved as `<layer>.weight.values` F32/F16/BF16 [nnz] and `.bitmask` U16 [R, nm].
+public final class BitmaskWeight<V: ValueFormat>: RowDecompressing, LinearStorage {
+    public static var kind: StorageKind { StorageKind.bitmask.typed(V.dtype) }
+    public static var valueDType: WeightDType { V.dtype }
     public static var relativeThroughput: Double { 0.9 }
     public let rows: Int, cols: Int
     public let mask: [UInt16]
     /// nnz values followed by 16 zeros, so SIMD loads may run past the last row.
-    let padded: [Float]
+    let padded: [V.Element]
     let start: [Int64]
     public var nonzeros: Int { padded.count - 16 }
-    public var values: ArraySlice<Float> { padded[0..<nonzeros] }
+    public var values: ArraySlice<V.Element> { padded[0..<nonzeros] }
     public var wordsPerRow: Int { (cols + 15) / 16 }
 
-    public init(rows: Int, cols: Int, values: [Float], mask: [UInt16],
+    public init(rows: Int, cols: Int, values: [V.Element], mask: [UInt16],
                 origin: String = "<memory>", name: String = "bitmask weight") throws {
         let nm = (cols + 15) / 16
         func bad(_ suffix: String, _ detail: String) -> StorageError {
             .corrupt(file: origin, tensor: name + suffix, detail: detail)
         }
         guard mask.count == rows * nm else { throw bad(".bitmask", "\(mask.count) words, expected \(rows)×\(nm)") }
-        guard values.allSatisfy({ $0.isFinite }) else { throw bad(".values", "NaN or Inf values") }
+        guard values.allSatisfy(V.isFinite) else { throw bad(".values", "NaN or Inf values (a value above the range of \(V.dtype)?)") }
         let tail = cols % 16
         var start = [Int64](repeating: 0, count: rows + 1)
         var n: Int64 = 0
@@ -45,11 +47,11 @@ public final class BitmaskWeight: RowDecompressing, LinearStorage {
         self.rows = rows
         self.cols = cols
         self.mask = mask
-        self.padded = values + [Float](repeating: 0, count: 16)
+        self.padded = values + [V.Element](repeating: V.encode(0), count: 16)
         self.start = start
     }
 
-    /// Stores the nonzeros of a dense [R, C] weight.
+    /// Stores the nonzeros of a dense [R, C] weight (rounded once to `V`).
     public convenience init(dense w: [Float], rows: Int, cols: Int) throws {
         precondition(w.count == rows * cols, "dense weight does not have \(rows)×\(cols) values")
         let nm = (cols + 15) / 16
@@ -62,19 +64,24 @@ public final class BitmaskWeight: RowDecompressing, LinearStorage {
                 values.append(w[r * cols + c])
             }
         }
-        try self.init(rows: rows, cols: cols, values: values, mask: mask)
+        try self.init(rows: rows, cols: cols, values: V.encode(all: values), mask: mask)
     }
 
-    public var bytes: Int { 4 * nonzeros + 2 * mask.count }
-    public var summary: String { "bitmask (\(nonzeros) nonzeros)" }
+    public var bytes: Int { V.dtype.size * nonzeros + 2 * mask.count }
+    public var summary: String { "bitmask (\(nonzeros) nonzeros)" + (V.dtype == .f32 ? "" : " \(V.dtype)") }
 
     /// Writes dense rows `range` as [range.count, C] into `out`.
     public func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        padded.withUnsafeBufferPointer { vp in
+        padded.withUnsafeBytes { raw in
             start.withUnsafeBufferPointer { sp in
                 mask.withUnsafeBufferPointer { mp in
-                    surgeon_decompress_bitmask(SparseKernels.level, cols, vp.baseAddress, sp.baseAddress, mp.baseAddress,
-                                               range.lowerBound, range.upperBound, out)
+                    if V.dtype == .f32 {
+                        surgeon_decompress_bitmask(SparseKernels.level, cols, raw.baseAddress?.assumingMemoryBound(to: Float.self),
+                                                   sp.baseAddress, mp.baseAddress, range.lowerBound, range.upperBound, out)
+                    } else {
+                        surgeon_decompress_bitmask16(cols, raw.baseAddress?.assumingMemoryBound(to: UInt16.self), sp.baseAddress,
+                                                     mp.baseAddress, range.lowerBound, range.upperBound, out, V.dtype == .bf16 ? 1 : 0)
+                    }
                 }
             }
         }
@@ -86,12 +93,21 @@ public final class BitmaskWeight: RowDecompressing, LinearStorage {
                  rows range: Range<Int>, accumulate: Bool) {
         if range.isEmpty || T == 0 || forwardTiled(x, ldx: ldx, y, ldy: ldy, T: T, rows: range, accumulate: accumulate) { return }
         let level = SparseKernels.level
-        padded.withUnsafeBufferPointer { vp in
+        padded.withUnsafeBytes { raw in
             start.withUnsafeBufferPointer { sp in
                 mask.withUnsafeBufferPointer { mp in
-                    for t in 0..<T {
-                        surgeon_gemv_bitmask(level, x + t * ldx, cols, vp.baseAddress, sp.baseAddress, mp.baseAddress,
-                                             range.lowerBound, range.upperBound, y + t * ldy, accumulate ? 1 : 0)
+                    if V.dtype == .f32 {
+                        let v = raw.baseAddress?.assumingMemoryBound(to: Float.self)
+                        for t in 0..<T {
+                            surgeon_gemv_bitmask(level, x + t * ldx, cols, v, sp.baseAddress, mp.baseAddress,
+                                                 range.lowerBound, range.upperBound, y + t * ldy, accumulate ? 1 : 0)
+                        }
+                    } else {
+                        let v = raw.baseAddress?.assumingMemoryBound(to: UInt16.self), bf16 = V.dtype == .bf16
+                        for t in 0..<T {
+                            HalfKernels.gemvBitmask(x + t * ldx, C: cols, v, sp.baseAddress, mp.baseAddress, rows: range,
+                                                    y + t * ldy, accumulate: accumulate, bf16: bf16)
+                        }
                     }
                 }
             }
@@ -101,21 +117,28 @@ public final class BitmaskWeight: RowDecompressing, LinearStorage {
 
 extension BitmaskWeight {
     public func items(weight w: String) -> [SafetensorsWriter.Item] {
-        [.init(name: w + ".values", shape: [nonzeros], floats: Array(values)),
+        [storedValuesItem(w + ".values", shape: [nonzeros], Array(values), as: V.self),
          .init(name: w + ".bitmask", dtype: .u16, shape: [rows, wordsPerRow], integers: mask)]
     }
 
-    public static func load(from src: WeightSource, weight w: String, rows: Int, cols: Int) throws -> BitmaskWeight {
+    public static func load(from src: WeightSource, weight w: String, rows: Int, cols: Int) throws -> BitmaskWeight<V> {
         let mask: [UInt16] = try loadIntegers(src, w + ".bitmask", .u16, shape: [rows, (cols + 15) / 16])
-        return try BitmaskWeight(rows: rows, cols: cols, values: try loadStoredValues(src, weight: w, shape: nil), mask: mask,
+        return try BitmaskWeight(rows: rows, cols: cols, values: try loadStoredValues(src, weight: w, shape: nil, as: V.self), mask: mask,
                                  origin: src.origin, name: w)
     }
 
     public static func estimatedBytes(_ layer: PlannedLayer) -> Int? {
-        4 * layer.nonzeros + 2 * layer.rows * ((layer.cols + 15) / 16)
+        V.dtype.size * layer.nonzeros + 2 * layer.rows * ((layer.cols + 15) / 16)
     }
 
-    public static func build(_ layer: PlannedLayer) throws -> BitmaskWeight {
+    public static func build(_ layer: PlannedLayer) throws -> BitmaskWeight<V> {
         try BitmaskWeight(dense: layer.values, rows: layer.rows, cols: layer.cols)
+    }
+}
+
+extension BitmaskWeight: ValueConvertible {
+    public func converted<W: ValueFormat>(to format: W.Type, origin: String, name: String) throws -> any LinearStorage {
+        try BitmaskWeight<W>(rows: rows, cols: cols, values: W.encode(all: V.decode(all: Array(values))), mask: mask,
+                             origin: origin, name: name)
     }
 }

@@ -8,31 +8,33 @@ extension StorageKind {
 ///   values:     [nnz] nonzeros, row by row
 ///   colIndices: [nnz] uint16 column of each value, strictly increasing within a row (C ≤ 65536)
 ///   rowOffsets: [R + 1] int32, row r's values are values[rowOffsets[r] ..< rowOffsets[r+1]]
-/// Bytes: 6·nnz + 4·(R + 1).
-/// Saved as `<layer>.weight.values` F32 [nnz], `.col_indices` U16 [nnz], `.row_offsets` I32 [R + 1].
-public final class CSRWeight: RowDecompressing, LinearStorage {
-    public static var kind: StorageKind { .csr }
+/// The values are float32 or 16-bit (`V`: `F32`, `F16`, `BF16`; products accumulate in float32).
+/// Bytes: (s + 2)·nnz + 4·(R + 1) (s = 4 or 2).
+/// Saved as `<layer>.weight.values` F32/F16/BF16 [nnz], `.col_indices` U16 [nnz], `.row_offsets` I32 [R + 1].
+public final class CSRWeight<V: ValueFormat>: RowDecompressing, LinearStorage {
+    public static var kind: StorageKind { StorageKind.csr.typed(V.dtype) }
+    public static var valueDType: WeightDType { V.dtype }
     /// The scalar kernel is far slower per byte than the SIMD ones.
     public static var relativeThroughput: Double { 0.4 }
     public let rows: Int, cols: Int
-    public let values: [Float]
+    public let values: [V.Element]
     public let colIndices: [UInt16]
     public let rowOffsets: [Int32]
-    public static let maxColumns = 1 << 16
+    public static var maxColumns: Int { 1 << 16 }
 
-    public init(rows: Int, cols: Int, values: [Float], colIndices: [UInt16], rowOffsets: [Int32],
+    public init(rows: Int, cols: Int, values: [V.Element], colIndices: [UInt16], rowOffsets: [Int32],
                 origin: String = "<memory>", name: String = "csr weight") throws {
         func bad(_ suffix: String, _ detail: String) -> StorageError {
             .corrupt(file: origin, tensor: name + suffix, detail: detail)
         }
-        guard cols <= CSRWeight.maxColumns else { throw bad(".col_indices", "\(cols) columns do not fit 16-bit indices") }
+        guard cols <= Self.maxColumns else { throw bad(".col_indices", "\(cols) columns do not fit 16-bit indices") }
         guard rowOffsets.count == rows + 1, rowOffsets.first == 0 else {
             throw bad(".row_offsets", "\(rowOffsets.count) offsets for \(rows) rows, or not starting at 0")
         }
         guard colIndices.count == values.count, Int(rowOffsets[rows]) == values.count else {
             throw bad(".values", "\(values.count) values, \(colIndices.count) indices, offsets end at \(rowOffsets[rows])")
         }
-        guard values.allSatisfy({ $0.isFinite }) else { throw bad(".values", "NaN or Inf values") }
+        guard values.allSatisfy(V.isFinite) else { throw bad(".values", "NaN or Inf values (a value above the range of \(V.dtype)?)") }
         for r in 0..<rows {
             let a = Int(rowOffsets[r]), b = Int(rowOffsets[r + 1])
             guard a <= b else { throw bad(".row_offsets", "row \(r) ends before it starts") }
@@ -50,7 +52,7 @@ public final class CSRWeight: RowDecompressing, LinearStorage {
         self.rowOffsets = rowOffsets
     }
 
-    /// Stores the nonzeros of a dense [R, C] weight (C ≤ 65536).
+    /// Stores the nonzeros of a dense [R, C] weight (C ≤ 65536; values rounded once to `V`).
     public convenience init(dense w: [Float], rows: Int, cols: Int) throws {
         precondition(w.count == rows * cols, "dense weight does not have \(rows)×\(cols) values")
         var values: [Float] = [], cols16: [UInt16] = [], offsets: [Int32] = [0]
@@ -61,18 +63,18 @@ public final class CSRWeight: RowDecompressing, LinearStorage {
             }
             offsets.append(Int32(clamping: values.count))
         }
-        try self.init(rows: rows, cols: cols, values: values, colIndices: cols16, rowOffsets: offsets)
+        try self.init(rows: rows, cols: cols, values: V.encode(all: values), colIndices: cols16, rowOffsets: offsets)
     }
 
-    public var bytes: Int { 6 * values.count + 4 * rowOffsets.count }
-    public var summary: String { "csr (\(values.count) nonzeros)" }
+    public var bytes: Int { (V.dtype.size + 2) * values.count + 4 * rowOffsets.count }
+    public var summary: String { "csr (\(values.count) nonzeros)" + (V.dtype == .f32 ? "" : " \(V.dtype)") }
 
     /// Writes dense rows `range` as [range.count, C] into `out`.
     public func decompress(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         for r in range {
             let o = out + (r - range.lowerBound) * cols
             o.update(repeating: 0, count: cols)
-            for k in Int(rowOffsets[r])..<Int(rowOffsets[r + 1]) { o[Int(colIndices[k])] = values[k] }
+            for k in Int(rowOffsets[r])..<Int(rowOffsets[r + 1]) { o[Int(colIndices[k])] = V.decode(values[k]) }
         }
     }
 
@@ -91,11 +93,11 @@ public final class CSRWeight: RowDecompressing, LinearStorage {
                             var k = Int(op[r])
                             let end = Int(op[r + 1])
                             while k + 1 < end {
-                                s0 += vp[k] * xt[Int(cp[k])]
-                                s1 += vp[k + 1] * xt[Int(cp[k + 1])]
+                                s0 += V.decode(vp[k]) * xt[Int(cp[k])]
+                                s1 += V.decode(vp[k + 1]) * xt[Int(cp[k + 1])]
                                 k += 2
                             }
-                            if k < end { s0 += vp[k] * xt[Int(cp[k])] }
+                            if k < end { s0 += V.decode(vp[k]) * xt[Int(cp[k])] }
                             yt[r] = accumulate ? yt[r] + (s0 + s1) : s0 + s1
                         }
                     }
@@ -107,25 +109,32 @@ public final class CSRWeight: RowDecompressing, LinearStorage {
 
 extension CSRWeight {
     public func items(weight w: String) -> [SafetensorsWriter.Item] {
-        [.init(name: w + ".values", shape: [values.count], floats: values),
+        [storedValuesItem(w + ".values", shape: [values.count], values, as: V.self),
          .init(name: w + ".col_indices", dtype: .u16, shape: [colIndices.count], integers: colIndices),
          .init(name: w + ".row_offsets", dtype: .i32, shape: [rowOffsets.count], integers: rowOffsets)]
     }
 
-    public static func load(from src: WeightSource, weight w: String, rows: Int, cols: Int) throws -> CSRWeight {
+    public static func load(from src: WeightSource, weight w: String, rows: Int, cols: Int) throws -> CSRWeight<V> {
         let ci: [UInt16] = try loadIntegers(src, w + ".col_indices", .u16, rank: 1)
         let ro: [Int32] = try loadIntegers(src, w + ".row_offsets", .i32, shape: [rows + 1])
-        return try CSRWeight(rows: rows, cols: cols, values: try loadStoredValues(src, weight: w, shape: [ci.count]),
+        return try CSRWeight(rows: rows, cols: cols, values: try loadStoredValues(src, weight: w, shape: [ci.count], as: V.self),
                              colIndices: ci, rowOffsets: ro, origin: src.origin, name: w)
     }
 
     /// Only while column indices fit 16 bits.
     public static func estimatedBytes(_ layer: PlannedLayer) -> Int? {
         guard layer.cols <= maxColumns else { return nil }
-        return 6 * layer.nonzeros + 4 * (layer.rows + 1)
+        return (V.dtype.size + 2) * layer.nonzeros + 4 * (layer.rows + 1)
     }
 
-    public static func build(_ layer: PlannedLayer) throws -> CSRWeight {
+    public static func build(_ layer: PlannedLayer) throws -> CSRWeight<V> {
         try CSRWeight(dense: layer.values, rows: layer.rows, cols: layer.cols)
+    }
+}
+
+extension CSRWeight: ValueConvertible {
+    public func converted<W: ValueFormat>(to format: W.Type, origin: String, name: String) throws -> any LinearStorage {
+        try CSRWeight<W>(rows: rows, cols: cols, values: W.encode(all: V.decode(all: values)), colIndices: colIndices,
+                         rowOffsets: rowOffsets, origin: origin, name: name)
     }
 }

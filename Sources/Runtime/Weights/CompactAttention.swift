@@ -30,7 +30,7 @@ public struct CompactAttention: Sendable {
                               rotary: Bool) -> CompactAttention? {
         let layers = [q, k, v, o]
         guard layers.contains(where: { $0.compact != nil }),
-              layers.allSatisfy({ $0.compact != nil || $0.storageKind == .dense }),
+              layers.allSatisfy({ $0.compact != nil || StorageKind.denseKinds.contains($0.storageKind) }),
               kvHeads > 0, heads % kvHeads == 0, !rotary || d % 2 == 0,
               q.outFeatures == heads * d, k.outFeatures == kvHeads * d, v.outFeatures == kvHeads * d,
               o.inFeatures == heads * d, q.inFeatures == k.inFeatures, k.inFeatures == v.inFeatures else { return nil }
@@ -105,7 +105,7 @@ public struct CompactAttention: Sendable {
     private static func repack(_ l: Linear, _ w: [Float], rows: [Int32]) -> Linear? {
         let C = l.inFeatures
         let cols = (0..<C).filter { c in rows.contains { w[Int($0) * C + c] != 0 } }.map { Int32($0) }
-        guard let s = try? CompactedWeight(dense: w, rows: l.outFeatures, cols: C, keptRows: rows, keptCols: cols) else { return nil }
+        guard let s = try? compactedStorage(dense: w, rows: l.outFeatures, cols: C, keptRows: rows, keptCols: cols, dtype: l.weight.valueDType) else { return nil }
         return Linear(weight: s, outFeatures: l.outFeatures, inFeatures: C, bias: l.bias)
     }
 
@@ -113,7 +113,7 @@ public struct CompactAttention: Sendable {
     private static func repack(_ l: Linear, _ w: [Float], cols: [Int32]) -> Linear? {
         let C = l.inFeatures
         let rows = (0..<l.outFeatures).filter { r in cols.contains { w[r * C + Int($0)] != 0 } }.map { Int32($0) }
-        guard let s = try? CompactedWeight(dense: w, rows: l.outFeatures, cols: C, keptRows: rows, keptCols: cols) else { return nil }
+        guard let s = try? compactedStorage(dense: w, rows: l.outFeatures, cols: C, keptRows: rows, keptCols: cols, dtype: l.weight.valueDType) else { return nil }
         return Linear(weight: s, outFeatures: l.outFeatures, inFeatures: C, bias: l.bias)
     }
 }

@@ -9,20 +9,22 @@ extension StorageKind {
 ///   keptRows: [nr] distinct indices < R, in the order of the rows of `values`
 ///   keptCols: [nc] distinct indices < C, in the order of the columns of `values`
 ///   values:   [nr, nc], values[i, j] = W[keptRows[i], keptCols[j]]
-/// Bytes: 4·nr·nc + 4·nr + 4·nc. Index lists may start with a shared prefix (see `MLPChain`).
-/// Saved as `<layer>.weight.values` F32 [nr, nc], `.kept_rows` I32 [nr], `.kept_cols` I32 [nc].
-public final class CompactedWeight: RowColumnCompacted {
-    public static var kind: StorageKind { .compacted }
+/// The values are float32 or 16-bit (`V`: `F32`, `F16`, `BF16`; products accumulate in float32).
+/// Bytes: s·nr·nc + 4·nr + 4·nc (s = 4 or 2). Index lists may start with a shared prefix (see `MLPChain`).
+/// Saved as `<layer>.weight.values` F32/F16/BF16 [nr, nc], `.kept_rows` I32 [nr], `.kept_cols` I32 [nc].
+public final class CompactedWeight<V: ValueFormat>: RowColumnCompacted {
+    public static var kind: StorageKind { StorageKind.compacted.typed(V.dtype) }
+    public static var valueDType: WeightDType { V.dtype }
     public static var relativeThroughput: Double { 1 }
     public let rows: Int, cols: Int
     public let keptRows: [Int32]
     public let keptCols: [Int32]
-    public let values: [Float]
+    public let values: [V.Element]
     public let removedRows: [Int32]
     let rowsIdentity: Bool, colsIdentity: Bool
 
     /// Validates every index (corrupt lists throw, they never crash a later forward).
-    public init(rows: Int, cols: Int, keptRows: [Int32], keptCols: [Int32], values: [Float],
+    public init(rows: Int, cols: Int, keptRows: [Int32], keptCols: [Int32], values: [V.Element],
                 origin: String = "<memory>", name: String = "compacted weight") throws {
         func bad(_ suffix: String, _ detail: String) -> StorageError {
             .corrupt(file: origin, tensor: name + suffix, detail: detail)
@@ -42,7 +44,7 @@ public final class CompactedWeight: RowColumnCompacted {
         guard values.count == keptRows.count * keptCols.count else {
             throw bad(".values", "\(values.count) values for \(keptRows.count) kept rows × \(keptCols.count) kept columns")
         }
-        guard values.allSatisfy({ $0.isFinite }) else { throw bad(".values", "NaN or Inf values") }
+        guard values.allSatisfy(V.isFinite) else { throw bad(".values", "NaN or Inf values (a value above the range of \(V.dtype)?)") }
         self.rows = rows
         self.cols = cols
         self.keptRows = keptRows
@@ -53,30 +55,53 @@ public final class CompactedWeight: RowColumnCompacted {
         colsIdentity = keptCols.count == cols && keptCols.enumerated().allSatisfy { $0.offset == Int($0.element) }
     }
 
-    /// Extracts the kept block of a dense [R, C] weight.
+    /// Extracts the kept block of a dense [R, C] weight (rounded once to `V`).
     public convenience init(dense w: [Float], rows: Int, cols: Int, keptRows: [Int32], keptCols: [Int32]) throws {
         precondition(w.count == rows * cols, "dense weight does not have \(rows)×\(cols) values")
         var v = [Float](repeating: 0, count: keptRows.count * keptCols.count)
         for (i, r) in keptRows.enumerated() where r >= 0 && Int(r) < rows {
             for (j, c) in keptCols.enumerated() where c >= 0 && Int(c) < cols { v[i * keptCols.count + j] = w[Int(r) * cols + Int(c)] }
         }
-        try self.init(rows: rows, cols: cols, keptRows: keptRows, keptCols: keptCols, values: v)
+        try self.init(rows: rows, cols: cols, keptRows: keptRows, keptCols: keptCols, values: V.encode(all: v))
     }
 
-    public var bytes: Int { 4 * (values.count + keptRows.count + keptCols.count) }
+    public var bytes: Int { V.dtype.size * values.count + 4 * (keptRows.count + keptCols.count) }
 
     public func dense() -> [Float] {
         var w = [Float](repeating: 0, count: rows * cols)
-        let nc = keptCols.count
+        let nc = keptCols.count, v = V.decode(all: values)
         for (i, r) in keptRows.enumerated() {
-            for (j, c) in keptCols.enumerated() { w[Int(r) * cols + Int(c)] = values[i * nc + j] }
+            for (j, c) in keptCols.enumerated() { w[Int(r) * cols + Int(c)] = v[i * nc + j] }
         }
         return w
     }
 
-    public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+    public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + (V.isZero($1) ? 0 : 1) } }
 
-    public var summary: String { "compacted \(keptRows.count)x\(keptCols.count) of \(rows)x\(cols)" }
+    public var summary: String {
+        "compacted \(keptRows.count)x\(keptCols.count) of \(rows)x\(cols)" + (V.dtype == .f32 ? "" : " \(V.dtype)")
+    }
+
+    /// y[t, i] (+)= Σ_k x[t, k]·values[lo + i, k] for i < n, k < K (float32 sgemm/sgemv, or the
+    /// 16-bit GEMV / widened tiles).  x: [T, K] (stride ldx); y: [T, n] (stride ldy)
+    @inline(__always)
+    func product(_ x: UnsafePointer<Float>, ldx: Int, rows lo: Int, n: Int, K: Int,
+                 _ y: UnsafeMutablePointer<Float>, ldy: Int, T: Int, accumulate: Bool) {
+        let nc = keptCols.count, ldw = max(nc, 1)
+        values.withUnsafeBytes { raw in
+            if V.dtype == .f32 {
+                // nc == 0: no inputs survive (K = 0, w never read)
+                let w = raw.baseAddress.map { $0.assumingMemoryBound(to: Float.self) + lo * nc } ?? UnsafePointer(ThreadScratch.floats(1, slot: 1))
+                matmulWTStrided(x, ldx: ldx, w, ldw: ldw, y, ldy: ldy, T: T, K: K, n: n, accumulate: accumulate)
+            } else {
+                let zero: [UInt16] = [0]
+                zero.withUnsafeBufferPointer { z in
+                    let w = raw.baseAddress.map { $0.assumingMemoryBound(to: UInt16.self) + lo * nc } ?? z.baseAddress.unsafelyUnwrapped
+                    HalfKernels.matmulWT(x, ldx: ldx, w, ldw: ldw, y, ldy: ldy, T: T, K: K, n: n, accumulate: accumulate, bf16: V.dtype == .bf16)
+                }
+            }
+        }
+    }
 
     /// Parallel work units: the kept rows, plus one last unit that writes the removed rows.
     public var units: Int { keptRows.count + 1 }
@@ -90,7 +115,7 @@ public final class CompactedWeight: RowColumnCompacted {
         let nr = keptRows.count, nc = keptCols.count
         let lo = units.lowerBound, hi = min(units.upperBound, nr)
         if lo < hi {
-            values.withUnsafeBufferPointer { vp in
+            do {
                 keptRows.withUnsafeBufferPointer { krp in
                     keptCols.withUnsafeBufferPointer { kcp in
                         let kr = krp.baseAddress.unsafelyUnwrapped
@@ -108,10 +133,9 @@ public final class CompactedWeight: RowColumnCompacted {
                             ldxin = nc
                         }
                         // nc == 0: no inputs survive; the kept rows output their bias only.
-                        let w = vp.baseAddress.map { $0 + lo * nc } ?? UnsafePointer(ThreadScratch.floats(1, slot: 1))
                         let n = hi - lo
                         if compactOutput || rowsIdentity {
-                            matmulWTStrided(xin, ldx: ldxin, w, ldw: max(nc, 1), y + lo, ldy: ldy, T: T, K: K, n: n, accumulate: accumulate)
+                            product(xin, ldx: ldxin, rows: lo, n: n, K: K, y + lo, ldy: ldy, T: T, accumulate: accumulate)
                             if let bias {
                                 for t in 0..<T {
                                     let yt = y + t * ldy
@@ -120,7 +144,7 @@ public final class CompactedWeight: RowColumnCompacted {
                             }
                         } else {
                             let tile = ThreadScratch.floats(T * n, slot: 1)
-                            matmulWTStrided(xin, ldx: ldxin, w, ldw: max(nc, 1), tile, ldy: n, T: T, K: K, n: n, accumulate: false)
+                            product(xin, ldx: ldxin, rows: lo, n: n, K: K, tile, ldy: n, T: T, accumulate: false)
                             scatter(tile, n: n, into: y, ldy: ldy, T: T, rows: kr + lo, accumulate: accumulate, bias: bias)
                         }
                     }
@@ -170,7 +194,7 @@ public final class CompactedWeight: RowColumnCompacted {
             let xt = x + t * ldx, yt = y + t * ldy
             for (i, r32) in keptRows.enumerated() where range.contains(Int(r32)) {
                 var s: Float = 0
-                for j in 0..<nc { s += values[i * nc + j] * xt[Int(keptCols[j])] }
+                for j in 0..<nc { s += V.decode(values[i * nc + j]) * xt[Int(keptCols[j])] }
                 let r = Int(r32)
                 s += bias?[r] ?? 0
                 yt[r] = accumulate ? yt[r] + s : s
@@ -185,27 +209,46 @@ public final class CompactedWeight: RowColumnCompacted {
 
 extension CompactedWeight {
     public func items(weight w: String) -> [SafetensorsWriter.Item] {
-        [.init(name: w + ".values", shape: [keptRows.count, keptCols.count], floats: values),
+        [storedValuesItem(w + ".values", shape: [keptRows.count, keptCols.count], values, as: V.self),
          .init(name: w + ".kept_rows", dtype: .i32, shape: [keptRows.count], integers: keptRows),
          .init(name: w + ".kept_cols", dtype: .i32, shape: [keptCols.count], integers: keptCols)]
     }
 
-    public static func load(from src: WeightSource, weight w: String, rows: Int, cols: Int) throws -> CompactedWeight {
+    public static func load(from src: WeightSource, weight w: String, rows: Int, cols: Int) throws -> CompactedWeight<V> {
         let kr: [Int32] = try loadIntegers(src, w + ".kept_rows", .i32, rank: 1)
         let kc: [Int32] = try loadIntegers(src, w + ".kept_cols", .i32, rank: 1)
         return try CompactedWeight(rows: rows, cols: cols, keptRows: kr, keptCols: kc,
-                                   values: try loadStoredValues(src, weight: w, shape: [kr.count, kc.count]), origin: src.origin, name: w)
+                                   values: try loadStoredValues(src, weight: w, shape: [kr.count, kc.count], as: V.self),
+                                   origin: src.origin, name: w)
     }
 
     /// Only when some row or column can be dropped.
     public static func estimatedBytes(_ layer: PlannedLayer) -> Int? {
         let kr = layer.keptRowCount, kc = layer.keptColCount
         guard kr < layer.rows || kc < layer.cols else { return nil }
-        return 4 * (kr * kc + kr + kc)
+        return V.dtype.size * kr * kc + 4 * (kr + kc)
     }
 
     /// The layer's removable rows and columns dropped, the others kept in ascending order.
-    public static func build(_ layer: PlannedLayer) throws -> CompactedWeight {
+    public static func build(_ layer: PlannedLayer) throws -> CompactedWeight<V> {
         try CompactedWeight(dense: layer.values, rows: layer.rows, cols: layer.cols, keptRows: layer.keptRows, keptCols: layer.keptCols)
+    }
+}
+
+extension CompactedWeight: ValueConvertible {
+    public func converted<W: ValueFormat>(to format: W.Type, origin: String, name: String) throws -> any LinearStorage {
+        try CompactedWeight<W>(rows: rows, cols: cols, keptRows: keptRows, keptCols: keptCols,
+                               values: W.encode(all: V.decode(all: values)), origin: origin, name: name)
+    }
+}
+
+/// The kept block of a dense [R, C] weight in a compacted storage with values of `dtype` (rounded
+/// once from float32).  w: [R, C]
+public func compactedStorage(dense w: [Float], rows: Int, cols: Int, keptRows: [Int32], keptCols: [Int32],
+                             dtype: WeightDType) throws -> any RowColumnCompacted {
+    switch dtype {
+    case .f32: return try CompactedWeight<F32>(dense: w, rows: rows, cols: cols, keptRows: keptRows, keptCols: keptCols)
+    case .f16: return try CompactedWeight<F16>(dense: w, rows: rows, cols: cols, keptRows: keptRows, keptCols: keptCols)
+    case .bf16: return try CompactedWeight<BF16>(dense: w, rows: rows, cols: cols, keptRows: keptRows, keptCols: keptCols)
     }
 }

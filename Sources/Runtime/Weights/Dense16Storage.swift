@@ -20,6 +20,7 @@ extension StorageKind {
 public final class Dense16Storage<Format: HalfFormat>: LinearStorage {
     public static var kind: StorageKind { Format.dtype == .bf16 ? .denseBF16 : .denseF16 }
     public static var relativeThroughput: Double { 2 }
+    public static var valueDType: WeightDType { Format.dtype }
     public let rows: Int, cols: Int
     public let bits: [UInt16]
 

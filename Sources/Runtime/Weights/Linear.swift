@@ -71,9 +71,12 @@ public struct Linear: Sendable {
         return (0..<C).filter { c in (0..<outFeatures).allSatisfy { w[$0 * C + c] == 0 } }
     }
 
+    /// Replaces the weight by the dense `w` [R, C], in the value type of the current storage: a
+    /// float32 layer stays float32 (exact), a 16-bit one stays 16-bit, `w` rounded once, here (the
+    /// surgery's float32 working copy written back, `compress` from a 16-bit model).
     public mutating func setDense(_ w: Tensor) {
         precondition(w.shape == [outFeatures, inFeatures])
-        weight = DenseStorage(rows: outFeatures, cols: inFeatures, values: w.data)
+        weight = denseStorage(rows: outFeatures, cols: inFeatures, values: w.data, dtype: weight.valueDType)
     }
 
     // MARK: forward

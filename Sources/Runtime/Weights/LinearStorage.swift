@@ -21,6 +21,10 @@ public protocol LinearStorage: AnyObject, Sendable {
     /// default cost model, see `StoragePolicy`).
     static var relativeThroughput: Double { get }
 
+    /// The type its values are stored in (f32 unless the storage holds 16-bit values; indices and
+    /// masks are the same in every type).
+    static var valueDType: WeightDType { get }
+
     /// R, the output features.
     var rows: Int { get }
     /// C, the input features.
@@ -65,6 +69,28 @@ extension LinearStorage {
 
     /// The tag of this storage's type.
     public var kind: StorageKind { Self.kind }
+    /// The type of its stored values.
+    public var valueDType: WeightDType { Self.valueDType }
+    public static var valueDType: WeightDType { .f32 }
+}
+
+/// A storage generic over its value type (`ValueFormat`): the same indices with the values in
+/// another type (widened exactly, or rounded once), e.g. a `2:4-f16` layer loaded with
+/// `--dtype f32`. A value beyond the new type's range is `StorageError.corrupt`.
+public protocol ValueConvertible: LinearStorage {
+    func converted<W: ValueFormat>(to format: W.Type, origin: String, name: String) throws -> any LinearStorage
+}
+
+extension ValueConvertible {
+    /// This storage with values of `dtype` (itself when they already are).
+    public func converted(to dtype: WeightDType, origin: String = "<memory>", name: String = "weight") throws -> any LinearStorage {
+        if dtype == valueDType { return self }
+        switch dtype {
+        case .f32: return try converted(to: F32.self, origin: origin, name: name)
+        case .f16: return try converted(to: F16.self, origin: origin, name: name)
+        case .bf16: return try converted(to: BF16.self, origin: origin, name: name)
+        }
+    }
 }
 
 /// The extra capabilities of a storage that keeps whole rows and columns of W (structured pruning,
@@ -100,6 +126,11 @@ public struct StorageKind: RawRepresentable, Hashable, Sendable, Codable, CaseIt
         self = type.kind
     }
     public var description: String { rawValue }
+    /// This storage's tag for values of `dtype`: the tag itself for f32, `<tag>-f16` or
+    /// `<tag>-bf16` for 16-bit values (`2:4-bf16`, `compacted-f16`, as `dense-f16`).
+    public func typed(_ dtype: WeightDType) -> StorageKind {
+        dtype == .f32 ? self : StorageKind(tag: rawValue + "-" + dtype.rawValue)
+    }
     /// The kinds of every registered storage (`StorageRegistry.types`).
     public static var allCases: [StorageKind] { StorageRegistry.types.map { $0.kind } }
 }

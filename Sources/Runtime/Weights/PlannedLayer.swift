@@ -60,18 +60,20 @@ public struct PlannedLayer: Sendable {
     /// Output j is exactly 0 for every input: its row is dropped and its bias is 0.
     func deadUnit(_ j: Int) -> Bool { removableRow[j] && (bias?[j] ?? 0) == 0 }
 
-    /// The weight compacted to exactly these rows and columns, in this order.
-    func compacted(rows kept: [Int32], cols keptC: [Int32]) throws -> CompactedWeight {
-        try CompactedWeight(dense: values, rows: rows, cols: cols, keptRows: kept, keptCols: keptC)
+    /// The weight compacted to exactly these rows and columns, in this order, with values of `dtype`.
+    func compacted(rows kept: [Int32], cols keptC: [Int32], dtype: WeightDType) throws -> any RowColumnCompacted {
+        try compactedStorage(dense: values, rows: rows, cols: cols, keptRows: kept, keptCols: keptC, dtype: dtype)
     }
 
-    /// The storage with the lowest estimated decode time among those the policy allows: dense
-    /// unless another one's time is at most `maxRelativeCost` of dense's.
+    /// The storage with the lowest estimated decode time among those the policy allows, with
+    /// values of the policy's type: dense unless another one's time is at most `maxRelativeCost`
+    /// of dense's (a 16-bit dense weight costs its bytes at dense float32's throughput).
     func choice(_ policy: StoragePolicy) -> (type: any LinearStorage.Type, cost: Double) {
-        let dense = policy.cost(.dense, bytes: 4 * rows * cols)
-        var best: (type: any LinearStorage.Type, cost: Double) = (DenseStorage.self, dense)
+        let dense = policy.cost(.dense, bytes: policy.dtype.size * rows * cols)
+        var best: (type: any LinearStorage.Type, cost: Double) = (denseStorageType(policy.dtype), dense)
         var found = false
-        for type in StorageRegistry.types where type.kind != .dense && policy.allowed.contains(type.kind) {
+        for type in StorageRegistry.types where !StorageKind.denseKinds.contains(type.kind) && type.valueDType == policy.dtype
+            && policy.allowed.contains(type.kind) {
             guard let bytes = type.estimatedBytes(self) else { continue }
             let cost = policy.cost(type.kind, bytes: bytes)
             // strictly lower: among equal costs the first registered storage wins

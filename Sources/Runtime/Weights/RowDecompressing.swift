@@ -3,7 +3,9 @@
 public protocol RowDecompressing: AnyObject {
     var rows: Int { get }
     var cols: Int { get }
-    associatedtype StoredValues: Collection<Float>
+    /// The type of the stored values (float32 or 16-bit).
+    associatedtype V: ValueFormat
+    associatedtype StoredValues: Collection where StoredValues.Element == V.Element
     /// The stored values (zeros among them count as zeros of W).
     var values: StoredValues { get }
     /// Rows `range` of W, dense, into out: [range.count, C].
@@ -18,7 +20,7 @@ extension RowDecompressing {
         return w
     }
 
-    public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
+    public var zeroCount: Int { rows * cols - values.reduce(0) { $0 + (V.isZero($1) ? 0 : 1) } }
 
     /// The prefill path, for T ≥ `SparseKernels.gemmMinTokens`: sgemm on decompressed bands of rows.
     /// Returns false when T is small and the caller's GEMV kernel should run instead.

@@ -11,13 +11,17 @@ public struct StoragePolicy: Sendable {
     public var throughput: [StorageKind: Double]
     /// A non-dense storage is kept only when its estimated time is at most this fraction of dense's.
     public var maxRelativeCost: Double
+    /// The type every chosen storage holds its values in (`compress --dtype`): f32 keeps the
+    /// pruned weights exactly, f16/bf16 round each value once, here.
+    public var dtype: WeightDType
 
     public init(allowed: Set<StorageKind> = Set(StorageKind.allCases),
                 throughput: [StorageKind: Double] = StorageRegistry.relativeThroughputs,
-                maxRelativeCost: Double = 0.95) {
+                maxRelativeCost: Double = 0.95, dtype: WeightDType = .f32) {
         self.allowed = allowed
         self.throughput = throughput
         self.maxRelativeCost = maxRelativeCost
+        self.dtype = dtype
     }
 
     public static let costModel = StoragePolicy()
@@ -54,7 +58,8 @@ public func compressStorages(model: CausalLM, structuredMasks: [String: (rows: [
         decisions[p.name] = StorageDecision(name: p.name, kind: storage.kind, bytes: storage.bytes, denseBytes: 4 * p.rows * p.cols)
     }
     // MLP chains first: compacted with a shared prefix when that beats the layers on their own.
-    if policy.allowed.contains(.compacted) {
+    let compacted = StorageKind.compacted.typed(policy.dtype)
+    if policy.allowed.contains(compacted) {
         for g in mlpGroups(model) {
             guard let a = plans[g.first], let d = plans[g.last] else { continue }
             let b = g.second.flatMap { plans[$0] }
@@ -65,12 +70,12 @@ public func compressStorages(model: CausalLM, structuredMasks: [String: (rows: [
             guard k.count < F else { continue }
             let inK = Set(k)
             func rows(_ p: PlannedLayer) -> [Int32] { k + (0..<p.rows).filter { !p.removableRow[$0] && !inK.contains(Int32($0)) }.map { Int32($0) } }
-            let ca = try a.compacted(rows: rows(a), cols: a.keptCols)
-            let cb = try b.map { try $0.compacted(rows: rows($0), cols: $0.keptCols) }
+            let ca = try a.compacted(rows: rows(a), cols: a.keptCols, dtype: policy.dtype)
+            let cb = try b.map { try $0.compacted(rows: rows($0), cols: $0.keptCols, dtype: policy.dtype) }
             let dCols = k + (0..<F).filter { !d.removableCol[$0] && !inK.contains(Int32($0)) }.map { Int32($0) }
-            let cd = try d.compacted(rows: d.keptRows, cols: dCols)
+            let cd = try d.compacted(rows: d.keptRows, cols: dCols, dtype: policy.dtype)
             let chained = [ca, cd] + (cb.map { [$0] } ?? [])
-            let chainCost = chained.reduce(0) { $0 + policy.cost(.compacted, bytes: $1.bytes) }
+            let chainCost = chained.reduce(0) { $0 + policy.cost(compacted, bytes: $1.bytes) }
             let alone = [a, d] + (b.map { [$0] } ?? [])
             let aloneCost = alone.reduce(0) { $0 + $1.choice(policy).cost }
             guard chainCost <= aloneCost else { continue }

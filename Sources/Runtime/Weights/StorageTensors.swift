@@ -3,9 +3,10 @@ import Foundation
 // How a block linear `<layer>` (e.g. `model.layers.0.mlp.up_proj`) is stored in model.safetensors.
 // The bias is always `<layer>.bias` (F32 [R]). The weight's storage is named by an explicit tag in
 // the safetensors header, `__metadata__["<layer>.weight.storage"]`, whose value is the storage's
-// `StorageKind` (`dense`, `dense-f16`, `dense-bf16`, `compacted`, `2:4`, `bitmask`, `csr`); its
-// tensors are those the storage writes (`LinearStorage.items(weight:)`), `<layer>.weight` or
-// `<layer>.weight.<part>`:
+// `StorageKind` (`dense`, `dense-f16`, `dense-bf16`, `compacted`, `2:4`, `bitmask`, `csr`, and
+// each compressed one with 16-bit values: `compacted-f16`, `2:4-bf16`, ...); its tensors are those
+// the storage writes (`LinearStorage.items(weight:)`), `<layer>.weight` or `<layer>.weight.<part>`.
+// A compressed storage with 16-bit values has the same tensors with `.values` F16 or BF16:
 //   dense      <layer>.weight              F32 [R, C]
 //   dense-f16  <layer>.weight              F16 [R, C]
 //   dense-bf16 <layer>.weight              BF16 [R, C]
@@ -22,7 +23,8 @@ import Foundation
 // Layouts are described in DenseStorage, CompactedWeight, TwoFourWeight, BitmaskWeight and CSRWeight.
 // The loader dispatches on the tag through `StorageRegistry`; a tag it does not know is refused.
 // The three dense tags are one family: a dense weight loads into the dense storage of the source's
-// `weightDType` (`--dtype`), kept as stored when the types match, else converted once.
+// `weightDType` (`--dtype`), kept as stored when the types match, else converted once; so are the
+// three types of each compressed storage (`2:4`, `2:4-f16`, `2:4-bf16`: `ValueConvertible`).
 // A layer without a tag is dense when `<layer>.weight` exists (every Hugging Face checkpoint), and
 // otherwise comes from a file written before the tags existed (LegacyStorageLayout.swift).
 
@@ -47,7 +49,10 @@ extension Linear {
         guard let type = StorageRegistry.type(of: kind) else {
             throw StorageError.unknownStorage(file: src.origin, layer: name, tag: kind.rawValue, known: StorageKind.allCases.map(\.rawValue))
         }
-        return Linear(weight: try type.load(from: src, weight: w, rows: R, cols: C), outFeatures: R, inFeatures: C, bias: b)
+        var storage = try type.load(from: src, weight: w, rows: R, cols: C)
+        // a compressed layer's values likewise: widened or rounded (once) to the requested type
+        if let c = storage as? any ValueConvertible { storage = try c.converted(to: src.weightDType, origin: src.origin, name: w) }
+        return Linear(weight: storage, outFeatures: R, inFeatures: C, bias: b)
     }
 
     /// The storage layer `name` is saved in: its tag, else dense for a plain `<name>.weight`, else
@@ -71,14 +76,15 @@ public func storageTags(_ model: CausalLM) -> [String: String] {
     return tags
 }
 
-/// The F32 tensor `<weight>.values` of a compressed layer, with its shape checked (`shape`), or
-/// any length of rank 1 (`shape` nil).
-func loadStoredValues(_ src: WeightSource, weight w: String, shape: [Int]?) throws -> [Float] {
+/// The tensor `<weight>.values` of a compressed layer in the storage's value format `V` (F32,
+/// F16 or BF16 as its tag says), with its shape checked (`shape`), or any length of rank 1
+/// (`shape` nil).
+func loadStoredValues<V: ValueFormat>(_ src: WeightSource, weight w: String, shape: [Int]?, as format: V.Type) throws -> [V.Element] {
     let n = w + ".values", o = src.origin
     guard let s = src.shape(of: n) else { throw ModelError.missingTensor(file: o, tensor: n) }
     if let shape, s != shape { throw ModelError.shapeMismatch(file: o, tensor: n, expected: shape, found: s) }
     guard s.count == (shape?.count ?? 1) else { throw ModelError.shapeMismatch(file: o, tensor: n, expected: [-1], found: s) }
-    return try src.load(n).data
+    return try V.load(src, n, shape: s)
 }
 
 /// An integer tensor read exactly from a safetensors source (single file or shards), with its
@@ -105,4 +111,10 @@ func loadIntegers<T: FixedWidthInteger>(_ src: WeightSource, _ name: String, _ d
     }
     let n = raw.count / MemoryLayout<T>.size
     return (0..<n).map { T(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self)) }
+}
+
+/// The tensor of a compressed layer's stored values: F32, or F16/BF16 bits as `V` holds them.
+func storedValuesItem<V: ValueFormat>(_ name: String, shape: [Int], _ values: [V.Element], as format: V.Type) -> SafetensorsWriter.Item {
+    if let f = values as? [Float] { return .init(name: name, shape: shape, floats: f) }
+    return .init(name: name, dtype: V.dtype.safetensors, shape: shape, integers: values as? [UInt16] ?? [])
 }

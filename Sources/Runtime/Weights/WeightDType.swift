@@ -26,10 +26,56 @@ public enum WeightDType: String, CaseIterable, Sendable, Codable, CustomStringCo
     }
 }
 
-/// A 16-bit float format: IEEE half (f16) or bfloat16 (bf16). The dense 16-bit storage is generic
-/// over it (`Dense16Storage<F16>`, `Dense16Storage<BF16>`).
-public protocol HalfFormat: Sendable {
+/// The value type of a weight storage: float32 (`F32`, values `Float`) or a 16-bit format (`F16`,
+/// `BF16`, values `UInt16` bits). The compressed storages are generic over it
+/// (`TwoFourWeight<F32>`, `TwoFourWeight<BF16>`, ...): indices and masks are the same, only the
+/// stored values change; kernels read them widened to float32 and accumulate in float32.
+public protocol ValueFormat: Sendable {
+    associatedtype Element: Sendable & Equatable & BitwiseCopyable
     static var dtype: WeightDType { get }
+    /// float32 -> stored value (f32 exact; 16-bit formats round to nearest even).
+    static func encode(_ x: Float) -> Element
+    /// stored value -> float32 (exact).
+    static func decode(_ e: Element) -> Float
+    /// The stored value is ±0.
+    static func isZero(_ e: Element) -> Bool
+    /// The stored value is neither ±inf nor NaN.
+    static func isFinite(_ e: Element) -> Bool
+    /// Tensor `name` of `src` in this format with its shape checked (a tensor of another float
+    /// type is converted once; 16-bit: an Inf or NaN is `ModelError.nonFinite`).
+    static func load(_ src: WeightSource, _ name: String, shape: [Int]) throws -> [Element]
+}
+
+/// Values kept as float32 (the storages as they were before 16-bit weights; exact).
+public enum F32: ValueFormat {
+    public static var dtype: WeightDType { .f32 }
+    @inline(__always) public static func encode(_ x: Float) -> Float { x }
+    @inline(__always) public static func decode(_ e: Float) -> Float { e }
+    @inline(__always) public static func isZero(_ e: Float) -> Bool { e == 0 }
+    @inline(__always) public static func isFinite(_ e: Float) -> Bool { e.isFinite }
+    public static func load(_ src: WeightSource, _ name: String, shape: [Int]) throws -> [Float] {
+        try src.load(name, shape: shape).data
+    }
+}
+
+extension ValueFormat {
+    /// Stored values widened to float32.  values: [n] -> [n]
+    public static func decode(all values: [Element]) -> [Float] {
+        if let f = values as? [Float] { return f }
+        if let bits = values as? [UInt16] { return dtype.widen(bits) ?? [] }
+        return values.map(decode)
+    }
+    /// float32 values in this format (rounded once for 16 bits).  values: [n] -> [n]
+    public static func encode(all values: [Float]) -> [Element] {
+        if let e = values as? [Element] { return e }
+        return values.map(encode)
+    }
+}
+
+/// A 16-bit float format: IEEE half (f16) or bfloat16 (bf16). The dense 16-bit storage is generic
+/// over it (`Dense16Storage<F16>`, `Dense16Storage<BF16>`), and so are the compressed storages
+/// (as `ValueFormat`s with `UInt16` elements).
+public protocol HalfFormat: ValueFormat where Element == UInt16 {
     /// 1 for bf16, 0 for f16 (the C kernels' format flag).
     static var cFlag: Int32 { get }
     /// float32 → 16 bits, rounded to nearest even (overflow to ±inf for f16 above 65504).
@@ -80,5 +126,15 @@ extension WeightDType {
             }
             return out
         }
+    }
+}
+
+extension HalfFormat {
+    @inline(__always) public static func encode(_ x: Float) -> UInt16 { round(x) }
+    @inline(__always) public static func decode(_ e: UInt16) -> Float { widen(e) }
+    @inline(__always) public static func isZero(_ e: UInt16) -> Bool { e & 0x7FFF == 0 }
+    @inline(__always) public static func isFinite(_ e: UInt16) -> Bool { !isNonFinite(e) }
+    public static func load(_ src: WeightSource, _ name: String, shape: [Int]) throws -> [UInt16] {
+        try src.load16(name, shape: shape, as: Self.self)
     }
 }
