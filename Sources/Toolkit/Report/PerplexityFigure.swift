@@ -25,13 +25,8 @@ enum PerplexityFigure {
         let width = left + plotW + 30, height = legendTop + 18 * Double(outputs.count) + 10
         var d = SVGDrawing(width: width, height: height, title: "Perplexity against sparsity")
         d.text("Perplexity vs sparsity", x: left, y: 20, size: 14, weight: "bold")
-        // the next tenth (0.3002 stays 0.3: actual sparsities overshoot their target a little), at most 1
-        let maxX = min(max(((xs.max() ?? 0.1) * 10 - 0.01).rounded(.up), 1) / 10, 1)
-        let x = Scale(lo: 0, hi: maxX, from: left, to: left + plotW)
-        let yMin = ys.min() ?? 1, yMax = ys.max() ?? 10
-        let log = yMax / yMin > 10
-        let y = log ? Scale(lo: yMin / 1.15, hi: yMax * 1.15, from: top + plotH, to: top, log: true)
-                    : Scale(lo: max(0, yMin - 0.08 * (yMax - yMin)), hi: yMax + 0.08 * (yMax - yMin), from: top + plotH, to: top)
+        let axes = SparsityAxes(xs: xs, ys: ys, left: left, top: top, width: plotW, height: plotH)
+        let x = axes.x, y = axes.y, log = axes.log
         d.axes(x: x, y: y, xLabel: "sparsity of the block linears", yLabel: log ? "perplexity (log scale)" : "perplexity",
                xFormat: { Scale.label($0 * 100) + "%" })
         if drawn.isEmpty {

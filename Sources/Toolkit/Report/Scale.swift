@@ -83,3 +83,20 @@ extension SVGDrawing {
         text(yLabel, x: left - 42, y: (top + bottom) / 2, anchor: "middle", size: 11, rotate: -90)
     }
 }
+
+/// The axes of a figure over sparsity: x from 0 to the next tenth above the largest value (0.3002
+/// stays 0.3: actual sparsities overshoot their target a little), at most 1; y linear with 8%
+/// margins, or log when the values span more than a factor of 10.
+struct SparsityAxes {
+    let x: Scale, y: Scale, log: Bool
+
+    init(xs: [Double], ys: [Double], left: Double, top: Double, width: Double, height: Double) {
+        let maxX = min(max(((xs.max() ?? 0.1) * 10 - 0.01).rounded(.up), 1) / 10, 1)
+        x = Scale(lo: 0, hi: maxX, from: left, to: left + width)
+        let yMin = ys.min() ?? 1, yMax = ys.max() ?? 10
+        log = yMax / yMin > 10
+        let pad = max(0.08 * (yMax - yMin), 0.01 * yMax)
+        y = log ? Scale(lo: yMin / 1.15, hi: yMax * 1.15, from: top + height, to: top, log: true)
+                : Scale(lo: max(0, yMin - pad), hi: yMax + pad, from: top + height, to: top)
+    }
+}

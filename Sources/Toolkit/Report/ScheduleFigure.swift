@@ -46,13 +46,8 @@ enum ScheduleFigure {
         let width = left + plotW + 30, height = legendTop + 18 * Double(outputs.count) + 28
         var d = SVGDrawing(width: width, height: height, title: "Attempts of the adaptive schedule")
         d.text("Held-out perplexity per attempt", x: left, y: 20, size: 14, weight: "bold")
-        let maxX = min(max(((xs.max() ?? 0.1) * 10 - 0.01).rounded(.up), 1) / 10, 1)
-        let x = Scale(lo: 0, hi: maxX, from: left, to: left + plotW)
-        let yMin = ys.min() ?? 1, yMax = ys.max() ?? 10
-        let log = yMax / yMin > 10
-        let pad = max(0.08 * (yMax - yMin), 0.01 * yMax)
-        let y = log ? Scale(lo: yMin / 1.15, hi: yMax * 1.15, from: top + plotH, to: top, log: true)
-                    : Scale(lo: max(0, yMin - pad), hi: yMax + pad, from: top + plotH, to: top)
+        let axes = SparsityAxes(xs: xs, ys: ys, left: left, top: top, width: plotW, height: plotH)
+        let x = axes.x, y = axes.y, log = axes.log
         d.axes(x: x, y: y, xLabel: "target sparsity of the block linears", yLabel: log ? "held-out perplexity (log scale)" : "held-out perplexity",
                xFormat: { Scale.label($0 * 100) + "%" })
         if xs.isEmpty {
