@@ -10,11 +10,7 @@ import TestSupport
 final class Calibrate16Tests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }
 
-    func model(_ path: String, _ dtype: WeightDType) throws -> CausalLM {
-        var files = try ModelFiles.open(path)
-        files.weights.weightDType = dtype
-        return try loadModel(files)
-    }
+    func model(_ path: String, _ dtype: WeightDType) throws -> CausalLM { try Fixtures.model(at: path, dtype: dtype) }
 
     func check(_ dtype: WeightDType, bound: Double) throws {
         let dir = Fixtures.tempDir()

@@ -30,6 +30,13 @@ public enum Fixtures {
         try loadModel(ModelFiles.open(fixture(name)))
     }
 
+    /// The model at `path` with its large weights held in `dtype` (16-bit storages: no widening).
+    public static func model(at path: String, dtype: WeightDType) throws -> CausalLM {
+        var files = try ModelFiles.open(path)
+        files.weights.weightDType = dtype
+        return try loadModel(files)
+    }
+
     /// A fixture's reference tensors (made with Hugging Face transformers).
     public static func reference(_ name: String) throws -> SafetensorsFile {
         try SafetensorsFile(path: fixture("\(name)/reference.safetensors"))
