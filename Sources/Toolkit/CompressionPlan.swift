@@ -83,9 +83,12 @@ extension CompressionPlan {
         return try ModelFiles.open(path).config
     }
 
+    /// Bytes as "1.23 GiB".
+    public static func gib(_ b: Int) -> String { String(format: "%.2f GiB", Double(b) / Double(1 << 30)) }
+
     /// The plan as lines for a terminal.
     public func text() -> String {
-        func gib(_ b: Int) -> String { String(format: "%.2f GiB", Double(b) / Double(1 << 30)) }
+        let gib = Self.gib
         func tf(_ x: Double) -> String { String(format: "%.2f TFLOP", x / 1e12) }
         var s = "plan (nothing computed, nothing written): \(architecture), \(layers.count) block linears, weights in \(dtype)\n"
         s += "memory:\n"

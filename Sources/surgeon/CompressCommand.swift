@@ -336,7 +336,7 @@ struct CompressCommand: ParsableCommand {
     static func message(_ e: CompressionJobError) -> String {
         switch e {
         case .memoryLimit(let limit, let others, let largest):
-            func gib(_ b: Int) -> String { String(format: "%.2f GiB", Double(b) / Double(1 << 30)) }
+            let gib = CompressionPlan.gib
             return "--max-memory \(gib(limit)) is too small: the model, one window's tape, the float64 work and the undo snapshot need about "
                 + "\(gib(others)) and the largest input group's factors \(gib(largest)) more; allow at least \(gib(others + largest)) (--dry-run shows the plan)"
         case .outputExists(let p):

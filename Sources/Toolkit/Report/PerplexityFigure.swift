@@ -20,19 +20,10 @@ enum PerplexityFigure {
         let series = outputs.map { points($0, dense: densePerplexity) }
         let drawn = series.filter { $0.count > 0 }
         let xs = drawn.flatMap { $0.map(\.x) }, ys = drawn.flatMap { $0.map(\.y) }
-        let left = 70.0, top = 36.0, plotW = 560.0, plotH = 300.0
-        let legendTop = top + plotH + 50
-        let width = left + plotW + 30, height = legendTop + 18 * Double(outputs.count) + 10
-        var d = SVGDrawing(width: width, height: height, title: "Perplexity against sparsity")
-        d.text("Perplexity vs sparsity", x: left, y: 20, size: 14, weight: "bold")
-        let axes = SparsityAxes(xs: xs, ys: ys, left: left, top: top, width: plotW, height: plotH)
-        let x = axes.x, y = axes.y, log = axes.log
-        d.axes(x: x, y: y, xLabel: "sparsity of the block linears", yLabel: log ? "perplexity (log scale)" : "perplexity",
-               xFormat: { Scale.label($0 * 100) + "%" })
-        if drawn.isEmpty {
-            d.text("no output records an evaluated shot (compress with --eval-file)", x: left + plotW / 2, y: top + plotH / 2,
-                   anchor: "middle", size: 12, fill: "#666")
-        }
+        var (d, axes) = SparsityAxes.figure(title: "Perplexity against sparsity", heading: "Perplexity vs sparsity", outputs: outputs.count,
+                                            extraHeight: 10, xs: xs, ys: ys, xLabel: "sparsity of the block linears", yLabel: "perplexity",
+                                            empty: "no output records an evaluated shot (compress with --eval-file)")
+        let x = axes.x, y = axes.y, left = SparsityAxes.left, legendTop = SparsityAxes.legendTop
         for (i, o) in outputs.enumerated() {
             let c = Palette.series(i), p = series[i]
             if p.count > 0 {

@@ -89,6 +89,21 @@ extension SVGDrawing {
 /// margins, or log when the values span more than a factor of 10.
 struct SparsityAxes {
     let x: Scale, y: Scale, log: Bool
+    /// The frame both sparsity figures share: plot left/top/size and where the legend starts.
+    static let left = 70.0, top = 36.0, plotW = 560.0, plotH = 300.0
+    static let legendTop = top + plotH + 50
+
+    /// A figure over sparsity with one legend line per output (plus `extraHeight` below): the
+    /// drawing with its heading, the axes (log y labelled so) and, when `xs` is empty, `empty` in the plot.
+    static func figure(title: String, heading: String, outputs: Int, extraHeight: Double, xs: [Double], ys: [Double],
+                       xLabel: String, yLabel: String, empty: String) -> (drawing: SVGDrawing, axes: SparsityAxes) {
+        var d = SVGDrawing(width: left + plotW + 30, height: legendTop + 18 * Double(outputs) + extraHeight, title: title)
+        d.text(heading, x: left, y: 20, size: 14, weight: "bold")
+        let a = SparsityAxes(xs: xs, ys: ys, left: left, top: top, width: plotW, height: plotH)
+        d.axes(x: a.x, y: a.y, xLabel: xLabel, yLabel: a.log ? yLabel + " (log scale)" : yLabel, xFormat: { Scale.label($0 * 100) + "%" })
+        if xs.isEmpty { d.text(empty, x: left + plotW / 2, y: top + plotH / 2, anchor: "middle", size: 12, fill: "#666") }
+        return (d, a)
+    }
 
     init(xs: [Double], ys: [Double], left: Double, top: Double, width: Double, height: Double) {
         let maxX = min(max(((xs.max() ?? 0.1) * 10 - 0.01).rounded(.up), 1) / 10, 1)

@@ -41,19 +41,11 @@ enum ScheduleFigure {
         let all = outputs.map(series)
         let xs = all.flatMap { $0.kept.map(\.x) + $0.undone.map(\.x1) }
         let ys = all.flatMap { $0.kept.map(\.y) + $0.undone.flatMap { [$0.y0, $0.y1] } }
-        let left = 70.0, top = 36.0, plotW = 560.0, plotH = 300.0
-        let legendTop = top + plotH + 50
-        let width = left + plotW + 30, height = legendTop + 18 * Double(outputs.count) + 28
-        var d = SVGDrawing(width: width, height: height, title: "Attempts of the adaptive schedule")
-        d.text("Held-out perplexity per attempt", x: left, y: 20, size: 14, weight: "bold")
-        let axes = SparsityAxes(xs: xs, ys: ys, left: left, top: top, width: plotW, height: plotH)
-        let x = axes.x, y = axes.y, log = axes.log
-        d.axes(x: x, y: y, xLabel: "target sparsity of the block linears", yLabel: log ? "held-out perplexity (log scale)" : "held-out perplexity",
-               xFormat: { Scale.label($0 * 100) + "%" })
-        if xs.isEmpty {
-            d.text("no output records adaptive attempts (compress --schedule adaptive)", x: left + plotW / 2, y: top + plotH / 2,
-                   anchor: "middle", size: 12, fill: "#666")
-        }
+        var (d, axes) = SparsityAxes.figure(title: "Attempts of the adaptive schedule", heading: "Held-out perplexity per attempt",
+                                            outputs: outputs.count, extraHeight: 28, xs: xs, ys: ys,
+                                            xLabel: "target sparsity of the block linears", yLabel: "held-out perplexity",
+                                            empty: "no output records adaptive attempts (compress --schedule adaptive)")
+        let x = axes.x, y = axes.y, left = SparsityAxes.left, legendTop = SparsityAxes.legendTop
         for (i, o) in outputs.enumerated() {
             let c = Palette.series(i), s = all[i]
             if s.kept.count > 1 { d.polyline(s.kept.map { (x($0.x), y($0.y)) }, stroke: c, cls: "kept", title: "\(o.name): kept shots") }
