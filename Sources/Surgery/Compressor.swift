@@ -42,9 +42,11 @@ public final class Compressor {
     var lastCurvature: KFACFactors?
     var reuseCurvature = false
     /// Bytes the K-FAC factors may take (nil: no limit). Past it the curvature pass runs per group
-    /// of layers and keeps the factors in `scratchDirectory` (`Curvature.estimateInGroups`).
+    /// of layers and keeps the factors in `scratchDirectory` (`Curvature.estimateInGroups`), or with
+    /// `spillFactors` runs once and spills the factors' rows there (`Curvature.estimateSpilled`).
     public var factorBudget: Int?
-    /// Where grouped passes keep their factors (nil: a directory in the system's temporary directory).
+    public var spillFactors = false
+    /// Where grouped or spilled passes keep their data (nil: a directory in the system's temporary directory).
     public var scratchDirectory: String?
     private var createdScratch: String?
 
@@ -133,8 +135,14 @@ public final class Compressor {
         if let budget = factorBudget, needed > budget {
             let dir = scratchDirectory ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("surgeon-factors-\(getpid())-\(ObjectIdentifier(self).hashValue)")
             createdScratch = dir
-            factors = try Curvature.estimateInGroups(model: model, calibration: calibration, method: kind, labels: labels, budget: budget,
-                                                     directory: dir, log: log, progress: curvatureProgress)
+            if spillFactors {
+                factors = try Curvature.estimateSpilled(model: model, calibration: calibration, method: kind, labels: labels,
+                                                        directory: dir, progress: curvatureProgress)
+                log("curvature: one pass, \(factors.spilled?.bytes ?? 0) bytes of activations spilled; factors built per layer")
+            } else {
+                factors = try Curvature.estimateInGroups(model: model, calibration: calibration, method: kind, labels: labels, budget: budget,
+                                                         directory: dir, log: log, progress: curvatureProgress)
+            }
         } else {
             factors = try Curvature.estimate(model: model, calibration: calibration, method: kind, labels: labels,
                                              progress: curvatureProgress)

@@ -52,6 +52,8 @@ public struct KFACFactors {
     /// Factors kept in scratch files by a grouped pass (`Curvature.estimateInGroups`); read them with
     /// `a(_:)` and `g(_:)`, which look in memory first.
     public var onDisk: FactorFiles?
+    /// Factors built on demand from a spilled pass (`Curvature.estimateSpilled`), through `a(_:)`/`g(_:)`.
+    public var spilled: SpilledActivations?
 
     public init(method: CurvatureMethod, A: [String: Tensor], G: [String: Tensor], tokens: Int, metadata: [String: String] = [:]) {
         self.method = method
@@ -97,6 +99,24 @@ public enum Curvature {
     public static func estimate(model: CausalLM, calibration: Calibration, method: CurvatureMethod,
                                 labels: FisherLabels = .empirical, layers: Set<String>? = nil,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> KFACFactors {
+        var meta = passMetadata(calibration: calibration, labels: labels)
+        let total = calibration.tokenCount
+        guard method != .identity else {
+            return KFACFactors(method: .identity, A: [:], G: [:], tokens: total, metadata: meta)
+        }
+        if case .sampled(let k, _) = labels, k < 1 { throw CurvatureError.invalidSampleCount(k) }
+        let acc = KFACAccumulator(wantG: method == .kfac, only: layers)
+        if let loss = try pass(model: model, calibration: calibration, method: method, labels: labels, observer: acc, progress: progress) {
+            meta["mean_loss"] = String(loss)
+        }
+        let (A, G) = acc.finish()
+        try checkFiniteFactors(A: A, G: G, layers: model.blockLinearNames, windows: calibration.windows.count)
+        meta["accumulated_bytes"] = String(acc.bytes)
+        return KFACFactors(method: method, A: A, G: G, tokens: total, metadata: meta)
+    }
+
+    /// How factors were made: windows, offsets, lengths, labels, seed and source of the calibration.
+    static func passMetadata(calibration: Calibration, labels: FisherLabels) -> [String: String] {
         var meta: [String: String] = [
             "windows": String(calibration.windows.count),
             "offsets": calibration.offsets.map(String.init).joined(separator: ","),
@@ -105,13 +125,17 @@ public enum Curvature {
         ]
         if let s = calibration.seed { meta["offsets_seed"] = String(s) }
         if !calibration.source.isEmpty { meta["source"] = calibration.source }
+        return meta
+    }
+
+    /// One forward (and, for K-FAC, backward) pass per calibration window, showing every block
+    /// linear's activity to `observer` with the scales of the factors' averages (α_A = 1/(N·L),
+    /// α_G = 1/(N·L), or 1/(N·L·k) for k sampled labels). Returns the mean calibration loss (nil
+    /// without backward passes); each window's loss is checked finite.
+    static func pass(model: CausalLM, calibration: Calibration, method: CurvatureMethod, labels: FisherLabels,
+                     observer acc: CurvatureObserver, progress: ((Int, Int) -> Void)?) throws -> Double? {
         let total = calibration.tokenCount
-        guard method != .identity else {
-            return KFACFactors(method: .identity, A: [:], G: [:], tokens: total, metadata: meta)
-        }
-        if case .sampled(let k, _) = labels, k < 1 { throw CurvatureError.invalidSampleCount(k) }
         let tape = model.makeTrainingTape()
-        let acc = KFACAccumulator(wantG: method == .kfac, only: layers)
         acc.alphaA = 1 / Float(total)
         var lossSum = 0.0, lossCount = 0
         for (w, window) in calibration.windows.enumerated() {
@@ -139,11 +163,7 @@ public enum Curvature {
             }
             progress?(w + 1, calibration.windows.count)
         }
-        if lossCount > 0 { meta["mean_loss"] = String(lossSum / Double(lossCount)) }
-        let (A, G) = acc.finish()
-        try checkFiniteFactors(A: A, G: G, layers: model.blockLinearNames, windows: calibration.windows.count)
-        meta["accumulated_bytes"] = String(acc.bytes)
-        return KFACFactors(method: method, A: A, G: G, tokens: total, metadata: meta)
+        return lossCount > 0 ? lossSum / Double(lossCount) : nil
     }
 
     /// Checks every accumulated factor for NaN/Inf (one pass over each, layers in model order),

@@ -16,16 +16,19 @@ public struct FactorFiles: Sendable {
 }
 
 extension KFACFactors {
-    /// The A factor of `layer`: in memory, or read from its scratch file (nil: identity / absent).
+    /// The A factor of `layer`: in memory, built from a spilled pass, or read from its scratch file
+    /// (nil: identity / absent).
     public func a(_ layer: String) throws -> Tensor? {
         if let t = A[layer] { return t }
+        if let spilled { return try spilled.a(layer) }
         guard let files = onDisk, let path = files.file[layer], let name = files.aName[layer] else { return nil }
         return try SafetensorsFile(path: path).load("A." + name)
     }
 
-    /// The G factor of `layer`: in memory, or read from its scratch file.
+    /// The G factor of `layer`: in memory, built from a spilled pass, or read from its scratch file.
     public func g(_ layer: String) throws -> Tensor? {
         if let t = G[layer] { return t }
+        if let spilled { return method == .kfac ? try spilled.g(layer) : nil }
         guard let files = onDisk, let path = files.file[layer], method == .kfac else { return nil }
         return try SafetensorsFile(path: path).load("G." + layer)
     }

@@ -1,11 +1,18 @@
 import CBLAS
 import Runtime
 
+/// What a curvature pass shows the block linears' activity to (`Curvature.pass`): an accumulator of
+/// the factors, or a spill of their rows to disk. The pass sets the scales of the next statistics.
+protocol CurvatureObserver: LinearObserver {
+    var alphaA: Float { get set }
+    var alphaG: Float { get set }
+}
+
 /// Streams K-FAC statistics out of training passes: per block linear layer
 /// A += α_A·[x 1]ᵀ[x 1] (the 1 only for layers with a bias) from the forward pass, once per group of
 /// layers reading the same input, and G += α_G·dyᵀdy from each backward pass. Upper triangles are
 /// accumulated with ssyrk/sgemm blocks split over the workers; `finish()` mirrors them.
-final class KFACAccumulator: LinearObserver {
+final class KFACAccumulator: CurvatureObserver {
     let wantG: Bool
     /// Scales applied to the next observed statistics (1/(N·L), and 1/(N·L·k) for k sampled labels).
     var alphaA: Float = 1

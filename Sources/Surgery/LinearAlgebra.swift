@@ -51,33 +51,52 @@ public func spdInverse(_ a: [Double], n: Int, what: String) throws -> [Double] {
     return m
 }
 
-/// The diagonal of the inverse of a symmetric positive definite n×n matrix, without the inverse:
-/// a = L·Lᵀ (dpotrf), L⁻¹ (dtrtri), (a⁻¹)ᵢᵢ = Σₖ (L⁻¹)ₖᵢ² — two thirds of the flops of `spdInverse`.
-public func spdInverseDiagonal(_ a: [Double], n: Int, what: String) throws -> [Double] {
+/// The Cholesky factor of a symmetric positive definite n×n matrix, in place (dpotrf): `a` holds L
+/// column-major lower, i.e. row-major upper U = Lᵀ (the other triangle keeps the input).
+public func choleskyInPlace(_ a: inout [Double], n: Int, what: String) throws {
+    if n == 0 { return }
+    var info: Int32 = 0
+    var nn = Int32(n)
+    var uplo = Int8(UInt8(ascii: "L"))
+    dpotrf_(&uplo, &nn, &a, &nn, &info)
+    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+}
+
+/// The diagonal of a⁻¹ from a's Cholesky factor (`choleskyInPlace`), without the inverse: L⁻¹ in
+/// place (dtrtri), (a⁻¹)ᵢᵢ = Σₖ (L⁻¹)ₖᵢ². `l` holds L⁻¹ afterwards.
+public func inverseDiagonal(fromCholesky l: inout [Double], n: Int, what: String) throws -> [Double] {
     if n == 0 { return [] }
-    var m = a
     var info: Int32 = 0
     var nn = Int32(n)
     var uplo = Int8(UInt8(ascii: "L")), unit = Int8(UInt8(ascii: "N"))
-    dpotrf_(&uplo, &nn, &m, &nn, &info)
+    dtrtri_(&uplo, &unit, &nn, &l, &nn, &info)
     guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
-    dtrtri_(&uplo, &unit, &nn, &m, &nn, &info)
-    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
-    // column i of the column-major lower L⁻¹ is m[i·n + i ..< i·n + n]
+    // column i of the column-major lower L⁻¹ is l[i·n + i ..< i·n + n]
     return (0..<n).map { i in
         var s = 0.0
-        for k in i..<n { s += m[i * n + k] * m[i * n + k] }
+        for k in i..<n { s += l[i * n + k] * l[i * n + k] }
         return s
     }
 }
 
 /// Columns `cols` of the inverse of a symmetric positive definite n×n matrix, as [n, |cols|]
-/// row-major: one Cholesky factorization and |cols| solves against unit vectors.
-public func spdInverseColumns(_ a: [Double], n: Int, cols: [Int], what: String) throws -> [Double] {
+/// row-major: one Cholesky factorization (in place: `a` holds it afterwards) and |cols| solves
+/// against unit vectors.
+public func spdInverseColumns(_ a: inout [Double], n: Int, cols: [Int], what: String) throws -> [Double] {
     let k = cols.count
-    var e = [Double](repeating: 0, count: n * k)   // [n, k]: e[c, j] = 1
-    for (j, c) in cols.enumerated() { e[c * k + j] = 1 }
-    return try spdSolve(a, n: n, e, k: k, what: what)
+    if n == 0 || k == 0 { return [Double](repeating: 0, count: n * k) }
+    var info: Int32 = 0
+    var nn = Int32(n), kk = Int32(k)
+    var uplo = Int8(UInt8(ascii: "L"))
+    dpotrf_(&uplo, &nn, &a, &nn, &info)
+    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+    var et = [Double](repeating: 0, count: n * k)   // the unit vectors, column-major [n, k]
+    for (j, c) in cols.enumerated() { et[j * n + c] = 1 }
+    dpotrs_(&uplo, &nn, &kk, a, &nn, &et, &nn, &info)
+    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+    var x = [Double](repeating: 0, count: n * k)
+    for i in 0..<n { for j in 0..<k { x[i * k + j] = et[j * n + i] } }
+    return x
 }
 
 /// Solves a·x = b for SPD a (n×n) and b (n×k), row-major; returns x (n×k).
@@ -116,6 +135,17 @@ public func submatrix(_ m: [Double], cols n: Int, rows: [Int], cols sel: [Int]) 
         for (j, c) in sel.enumerated() { out[i * sel.count + j] = m[r * n + c] }
     }
     return out
+}
+
+/// The factor f (n = full × full) on the indices idx: f itself when idx is all of them (no copy),
+/// the identity when f is nil.
+public func livePart(_ f: [Double]?, full: Int, _ idx: [Int]) -> [Double] {
+    guard let f else {
+        var id = [Double](repeating: 0, count: idx.count * idx.count)
+        for i in 0..<idx.count { id[i * idx.count + i] = 1 }
+        return id
+    }
+    return idx.count == full ? f : submatrix(f, cols: full, rows: idx, cols: idx)
 }
 
 /// a + d·mean(diag a)·I (relative damping); a: n×n.

@@ -21,7 +21,8 @@ public enum ShotSchedule: String, Codable, Sendable, CaseIterable {
 /// below `minRate` nats per unit of sparsity. A rejected shot is undone (the weights and state of
 /// s₀ restored, the curvature kept: it was measured there) and retried with Δ/2, down to `minStep`;
 /// a shot at `minStep` is accepted whatever it costs (and marked so). After a shot that rose by at
-/// most half its bound the step grows by `growth`, up to `maxStep`.
+/// most half its bound the step grows by `growth`, up to `maxStep`. A shot that would leave less
+/// than half a step before a stop takes the rest with it (within `maxStep`).
 ///
 /// With a `grid` g = 1/n, no shot crosses a multiple of g: a run to s stops on every multiple of g
 /// below s with exactly the model a run to that multiple ends with (the step rule never looks at the
@@ -76,11 +77,15 @@ public struct AdaptiveSchedule: Codable, Sendable, Equatable {
     }
 
     /// The end of the next shot from `from` with step `step`: at most the next stop, and the stop itself
-    /// when less than half the smallest step would be left before it (no sliver of a shot).
+    /// when less than half the step would be left before it and the stretched shot stays within
+    /// `maxStep` (no sliver of a shot: a whole shot's curvature for a fraction of a step), or when
+    /// less than half the smallest step would be left.
     public func shotEnd(from: Double, step: Double, target: Double) -> Double {
         let stop = nextStop(from: from, target: target)
         let to = min(stop, from + step)
-        return stop - to < minStep / 2 ? stop : to
+        let left = stop - to
+        if left < minStep / 2 { return stop }
+        return left < step / 2 && stop - from <= maxStep * (1 + 1e-9) ? stop : to
     }
 
     /// The step of the retry after a rejected one, or nil when `step` was already the smallest.

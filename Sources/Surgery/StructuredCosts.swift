@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 
 /// Row and column costs of one layer and its live part. Small: no inverse is kept (the update
@@ -35,42 +36,28 @@ public func structuredAnalysis(_ layer: PrunableLayer, g: [Double]?, a: [Double]
     var rowCost = [Double](repeating: 0, count: R)
     var colCost = [Double](repeating: 0, count: C)
     let nR = liveRows.count, nC = liveCols.count
-    // live weights W_L: [nR, nC]
-    let wl = submatrix(w, cols: C, rows: liveRows, cols: liveCols)
-    // the factors on the live part (identity when absent)
-    func factor(_ f: [Double]?, _ n: Int, _ idx: [Int], _ full: Int) -> [Double] {
-        if let f { return submatrix(f, cols: full, rows: idx, cols: idx) }
-        var id = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { id[i * n + i] = 1 }
-        return id
-    }
+    // live weights W_L: [nR, nC] (the layer's own array when everything is live: no copy)
+    let wl = nR == R && nC == C ? w : submatrix(w, cols: C, rows: liveRows, cols: liveCols)
     let traits = method.traits
     if nR > 0 && nC > 0 {
-        let gl = factor(traits.usesG ? g : nil, nR, liveRows, R)
-        let al = factor(a, nC, liveCols, C)
         switch traits.cost {
         case .obs:
-            let gd = damped(gl, n: nR, dampG), ad = damped(al, n: nC, dampA)
-            let gi = try spdInverseDiagonal(gd, n: nR, what: "G of \(layer.name)")
-            let ai = try spdInverseDiagonal(ad, n: nC, what: "A of \(layer.name)")
-            // row: w_rᵀ Ad w_r = (W Ad)[r,:]·w_r ; column: v_cᵀ Gd v_c = (Gd W)[:,c]·v_c
-            var wa = [Double](repeating: 0, count: nR * nC)
-            dgemm(wl, ad, M: nR, N: nC, K: nC, into: &wa)
-            var gw = [Double](repeating: 0, count: nR * nC)
-            dgemm(gd, wl, M: nR, N: nC, K: nR, into: &gw)
-            for (i, r) in liveRows.enumerated() {
-                var q = 0.0
-                for j in 0..<nC { q += wa[i * nC + j] * wl[i * nC + j] }
-                rowCost[r] = q / (2 * gi[i])
-            }
-            for (j, c) in liveCols.enumerated() {
-                var q = 0.0
-                for i in 0..<nR { q += gw[i * nC + j] * wl[i * nC + j] }
-                colCost[c] = q / (2 * ai[j])
-            }
+            // one float64 copy per factor, damped, then Cholesky-factorized in place (Fd = L·Lᵀ):
+            // row: w_rᵀ Ad w_r = ‖w_r L_A‖² ; column: v_cᵀ Gd v_c = ‖L_Gᵀ v_c‖² (triangular products, in blocks);
+            // then L⁻¹ in place for the inverses' diagonals
+            var gd = damped(livePart(traits.usesG ? g : nil, full: R, liveRows), n: nR, dampG)
+            var ad = damped(livePart(a, full: C, liveCols), n: nC, dampA)
+            try choleskyInPlace(&gd, n: nR, what: "G of \(layer.name)")
+            try choleskyInPlace(&ad, n: nC, what: "A of \(layer.name)")
+            let rowQ = rowNormsTimesFactor(wl, rows: nR, cols: nC, cholesky: ad)
+            let colQ = columnNormsTimesFactor(wl, rows: nR, cols: nC, cholesky: gd)
+            let gi = try inverseDiagonal(fromCholesky: &gd, n: nR, what: "G of \(layer.name)")
+            let ai = try inverseDiagonal(fromCholesky: &ad, n: nC, what: "A of \(layer.name)")
+            for (i, r) in liveRows.enumerated() { rowCost[r] = rowQ[i] / (2 * gi[i]) }
+            for (j, c) in liveCols.enumerated() { colCost[c] = colQ[j] / (2 * ai[j]) }
         case .diagonal, .magnitude:
-            let gUse = traits.cost == .magnitude ? factor(nil, nR, [], R) : gl
-            let aUse = traits.cost == .magnitude ? factor(nil, nC, [], C) : al
+            let gUse = livePart(traits.cost == .magnitude || !traits.usesG ? nil : g, full: R, liveRows)
+            let aUse = livePart(traits.cost == .magnitude ? nil : a, full: C, liveCols)
             var wa = [Double](repeating: 0, count: nR * nC)
             dgemm(wl, aUse, M: nR, N: nC, K: nC, into: &wa)
             var gw = [Double](repeating: 0, count: nR * nC)
@@ -105,4 +92,41 @@ public func structuredAnalysis(_ layer: PrunableLayer, g: [Double]?, a: [Double]
     }
     return StructuredAnalysis(rowCost: rowCost, colCost: colCost, deadRows: deadRows, deadCols: deadCols,
                               liveRows: liveRows, liveCols: liveCols)
+}
+
+/// q_r = w_rᵀ F w_r = ‖w_r L‖² for every row of W, F = L·Lᵀ given by its Cholesky factor as LAPACK
+/// leaves it (column-major lower = row-major upper U = Lᵀ), in blocks of rows (buffer [≤256, C]).
+/// w: [R, C], cholesky: [C, C]
+func rowNormsTimesFactor(_ w: [Double], rows R: Int, cols C: Int, cholesky u: [Double]) -> [Double] {
+    var q = [Double](repeating: 0, count: R)
+    let b = min(256, R)
+    var buf = [Double](repeating: 0, count: b * C)
+    for r0 in stride(from: 0, to: R, by: b) {
+        let m = min(b, R - r0)
+        for i in 0..<(m * C) { buf[i] = w[r0 * C + i] }
+        // buf ← buf · Uᵀ = W_b · L
+        cblas_dtrmm(CblasRowMajor, CblasRight, CblasUpper, CblasTrans, CblasNonUnit, Int32(m), Int32(C), 1, u, Int32(C), &buf, Int32(C))
+        for i in 0..<m {
+            var s = 0.0
+            for j in 0..<C { s += buf[i * C + j] * buf[i * C + j] }
+            q[r0 + i] = s
+        }
+    }
+    return q
+}
+
+/// q_c = v_cᵀ F v_c = ‖Lᵀ v_c‖² for every column v_c of W, F = L·Lᵀ as in `rowNormsTimesFactor`, in
+/// blocks of columns (buffer [R, ≤256]).  w: [R, C], cholesky: [R, R]
+func columnNormsTimesFactor(_ w: [Double], rows R: Int, cols C: Int, cholesky u: [Double]) -> [Double] {
+    var q = [Double](repeating: 0, count: C)
+    let b = min(256, C)
+    var buf = [Double](repeating: 0, count: R * b)
+    for c0 in stride(from: 0, to: C, by: b) {
+        let m = min(b, C - c0)
+        for r in 0..<R { for j in 0..<m { buf[r * m + j] = w[r * C + c0 + j] } }
+        // buf ← U · buf = Lᵀ · W[:, block]
+        cblas_dtrmm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(R), Int32(m), 1, u, Int32(R), &buf, Int32(m))
+        for r in 0..<R { for j in 0..<m { q[c0 + j] += buf[r * m + j] * buf[r * m + j] } }
+    }
+    return q
 }

@@ -16,14 +16,15 @@ public func applyStructuredUpdate(_ layer: inout PrunableLayer, analysis an: Str
     let colPos = Dictionary(uniqueKeysWithValues: liveC.enumerated().map { ($1, $0) })
     let rp = newRows.compactMap { rowPos[$0] }, cp = newCols.compactMap { colPos[$0] }
     if mode != .none, nR > 0, nC > 0, let g, let a, !(rp.isEmpty && cp.isEmpty) {
-        let wl = submatrix(layer.w, cols: C, rows: live, cols: liveC)     // [nR, nC]
+        let wl = nR == R && nC == C ? layer.w : submatrix(layer.w, cols: C, rows: live, cols: liveC)     // [nR, nC]
         var delta = [Double](repeating: 0, count: nR * nC)
         let allR = Array(0..<nR), allC = Array(0..<nC)
         // groups of positions k into rp / cp
         func groups(_ n: Int) -> [[Int]] { n == 0 ? [] : mode == .joint ? [Array(0..<n)] : (0..<n).map { [$0] } }
         if !rp.isEmpty {
-            let gd = damped(submatrix(g, cols: R, rows: live, cols: live), n: nR, dampG)
-            let gi = try spdInverseColumns(gd, n: nR, cols: rp, what: "G of \(layer.name)")   // Gi[:, rp]: [nR, |rp|]
+            var gd = damped(livePart(g, full: R, live), n: nR, dampG)   // factorized in place
+            let gi = try spdInverseColumns(&gd, n: nR, cols: rp, what: "G of \(layer.name)")   // Gi[:, rp]: [nR, |rp|]
+            gd = []
             for S in groups(rp.count) {
                 // X = (Gi[S,S])⁻¹ W[S,:]  : [|S|, nC];  ΔW −= Gi[:,S] X
                 let rows = S.map { rp[$0] }
@@ -33,8 +34,9 @@ public func applyStructuredUpdate(_ layer: inout PrunableLayer, analysis an: Str
             }
         }
         if !cp.isEmpty {
-            let ad = damped(submatrix(a, cols: C, rows: liveC, cols: liveC), n: nC, dampA)
-            let ai = try spdInverseColumns(ad, n: nC, cols: cp, what: "A of \(layer.name)")   // Ai[:, cp]: [nC, |cp|]
+            var ad = damped(livePart(a, full: C, liveC), n: nC, dampA)   // factorized in place
+            let ai = try spdInverseColumns(&ad, n: nC, cols: cp, what: "A of \(layer.name)")   // Ai[:, cp]: [nC, |cp|]
+            ad = []
             for S in groups(cp.count) {
                 // Y = (Ai[S,S])⁻¹ Ai[S,:]  : [|S|, nC] (Ai[S,:] = Ai[:,S]ᵀ);  ΔW −= W[:,S] Y
                 let cols = S.map { cp[$0] }

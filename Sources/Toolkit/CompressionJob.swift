@@ -26,10 +26,14 @@ public struct CompressionOptions {
     public var evalEvery: Int? = 1
     /// Keep plain dense weights (zeros included) instead of compressed storages, for other tools.
     public var denseOutput = false
-    /// The memory the job may use, in bytes (nil: this machine's memory less a tenth). When the K-FAC
-    /// factors do not fit in what the rest leaves (`CompressionPlan`), the curvature pass runs per
-    /// layer group and keeps the factors in a scratch directory beside the output (`OUT.factors.tmp-<pid>`).
+    /// The memory the job may use besides the model's weights, in bytes (nil: this machine's memory
+    /// less a tenth and the model). When the K-FAC factors do not fit in what the rest leaves
+    /// (`CompressionPlan`), the curvature pass runs per layer group or spills (`factorStorage`) into a
+    /// scratch directory beside the output (`OUT.factors.tmp-<pid>`).
     public var maxMemory: Int?
+    /// How factors past the memory limit are kept: layer groups, a spilled pass, or whichever the
+    /// plan predicts faster (`FactorStorage`).
+    public var factorStorage: FactorStorage = .auto
     /// The type the output's weights are written in: the compressed storages' values, the dense
     /// layers, embedding and lm_head (f16/bf16 round each weight once, when the output is written).
     public var dtype: WeightDType = .f32
@@ -124,7 +128,9 @@ public final class CompressionJob {
         comp.evaluate = evaluate
         comp.evaluateEvery = o.evalEvery ?? (recipe.isAdaptive ? Int.max : 1)
         comp.log = log
-        comp.factorBudget = try factorBudget(recipe: recipe, calibration: calibration)
+        let storage = try factorStorage(recipe: recipe, calibration: calibration)
+        comp.factorBudget = storage.budget
+        comp.spillFactors = storage.spill
         comp.scratchDirectory = factorScratchBase + ".tmp-\(getpid())"
         defer { if let dir = comp.scratchDirectory { try? fm.removeItem(atPath: dir) } }
         // progress: shots of the linear plan, or thousandths of the target on the adaptive schedule
@@ -187,21 +193,43 @@ public final class CompressionJob {
     /// Where grouped curvature passes keep their factors: `OUT.factors` + `.tmp-<pid>`.
     public var factorScratchBase: String { (options.output as NSString).standardizingPath + ".factors" }
 
-    /// Bytes the factors may take under `maxMemory` (nil: they all fit); throws `memoryLimit` when
-    /// not even one input group's factors fit beside the rest.
-    func factorBudget(recipe: CompressionRecipe, calibration: Calibration?) throws -> Int? {
+    /// Bytes the factors may take under `maxMemory` (nil: they all fit), and whether the pass spills
+    /// instead of running per layer group (the plan's choice, or `factorStorage`; spilling needs its
+    /// bytes free on the output's disk). Throws `memoryLimit` when neither way fits.
+    func factorStorage(recipe: CompressionRecipe, calibration: Calibration?) throws -> (budget: Int?, spill: Bool) {
         let machine = CompressionPlan.machineMemory()
-        guard let limit = options.maxMemory ?? (machine > 0 ? machine - machine / 10 : nil) else { return nil }
+        guard options.maxMemory != nil || machine > 0 else { return (nil, false) }
         let c = opened.model.config
         let windows = min(recipe.curvatureWindows ?? Int.max, calibration?.windows.count ?? 1)
-        let plan = CompressionPlan.make(config: c, recipe: recipe, windows: windows, heldOut: calibration?.heldOut.count ?? 0,
-                                        seqlen: calibration?.windows.first?.count ?? options.seqlen, dtype: options.dtype, threads: Parallel.threads,
-                                        speeds: MachineSpeeds(sgemm: 1, float64: 1), machineBytes: 0, maxMemory: limit)
-        if plan.factorBudget == nil {
-            let largest = CompressionPlan.factorUnits(plan.layers).map(\.bytes).max() ?? 0
-            throw CompressionJobError.memoryLimit(limit: limit, others: plan.peakBytes - plan.factorBytes, largest: largest)
+        func plan(_ storage: FactorStorage, speeds: MachineSpeeds) -> CompressionPlan {
+            CompressionPlan.make(config: c, recipe: recipe, windows: windows, heldOut: calibration?.heldOut.count ?? 0,
+                                 seqlen: calibration?.windows.first?.count ?? options.seqlen, dtype: options.dtype, threads: Parallel.threads,
+                                 speeds: speeds, machineBytes: machine, maxMemory: options.maxMemory, storage: storage)
         }
-        return plan.layerGroups > 1 ? plan.factorBudget : nil
+        var p = plan(options.factorStorage, speeds: MachineSpeeds(sgemm: 1, float64: 1))
+        if p.factorStorage != "memory" && options.factorStorage == .auto {
+            p = plan(.auto, speeds: .measure())   // groups or spill: by this machine's speed
+        }
+        if p.factorStorage == "spill" {
+            let dir = (factorScratchBase as NSString).deletingLastPathComponent
+            let free = (try? FileManager.default.attributesOfFileSystem(forPath: dir.isEmpty ? "." : dir))?[.systemFreeSize] as? Int
+            if let free, free < p.spillBytes + p.spillBytes / 10 {
+                if options.factorStorage == .spill || plan(.groups, speeds: MachineSpeeds(sgemm: 1, float64: 1)).factorBudget == nil {
+                    throw CompressionJobError.scratchSpace(directory: dir, needed: p.spillBytes, free: free)
+                }
+                p = plan(.groups, speeds: MachineSpeeds(sgemm: 1, float64: 1))
+            }
+        }
+        if p.factorBudget == nil {
+            let largest = CompressionPlan.factorUnits(p.layers).map(\.bytes).max() ?? 0
+            let limit = options.maxMemory ?? machine - machine / 10 - p.modelBytes
+            throw CompressionJobError.memoryLimit(limit: limit, others: p.peakBytes - p.factorBytes - p.modelBytes, largest: largest)
+        }
+        switch p.factorStorage {
+        case "spill": return (p.factorBudget, true)
+        case "groups": return (p.factorBudget, false)
+        default: return (nil, false)
+        }
     }
 
     /// The calibration windows the recipe needs (its method's curvature or the low-rank correction),

@@ -21,9 +21,11 @@ public enum CompressionJobError: Error, CustomStringConvertible, Equatable {
     case badCheckpoint(checkpoint: String, field: String, detail: String)
     /// `strict`: the held-out loss rose past the recipe's `max_loss_rise` (nats); nothing was written.
     case guardFailed(rise: Double, bound: Double)
-    /// `maxMemory` leaves no room for the factors of one input group after the model, one window's
-    /// tape, the float64 work and the undo snapshot (`others` bytes; `largest`: the largest input group's factors).
+    /// `maxMemory` (besides the model) leaves no room for the factors of one input group after one
+    /// window's tape, the float64 work and the undo snapshot (`others` bytes; `largest`: the largest input group's factors).
     case memoryLimit(limit: Int, others: Int, largest: Int)
+    /// A spilling curvature pass needs `needed` bytes of scratch disk in `directory`, which has `free`.
+    case scratchSpace(directory: String, needed: Int, free: Int)
 
     public var description: String {
         switch self {
@@ -41,7 +43,9 @@ public enum CompressionJobError: Error, CustomStringConvertible, Equatable {
         case .sourceUnknown(let dir):
             return "the checkpoint at \(dir) does not record its source model (an older version wrote it), so resuming could mix models; delete it or do not resume"
         case .memoryLimit(let limit, let others, let largest):
-            return "a memory limit of \(limit) bytes (maxMemory) is too small: the model, one window's tape, the float64 work and the undo snapshot need about \(others), and the largest input group's factors \(largest) more; allow at least \(others + largest) bytes"
+            return "a memory limit of \(limit) bytes besides the model (maxMemory) is too small: one window's tape, the float64 work and the undo snapshot need about \(others), and the largest input group's factors \(largest) more; allow at least \(others + largest) bytes"
+        case .scratchSpace(let dir, let needed, let free):
+            return "the curvature pass would spill \(needed) bytes of activations into \(dir), which has \(free) bytes free; free disk space there, write the output elsewhere, or keep the factors in layer groups (factorStorage groups)"
         case .badCheckpoint(let dir, let field, let detail):
             return "the checkpoint at \(dir) is damaged: \(field) \(detail); delete it or do not resume"
         case .guardFailed(let rise, let bound):

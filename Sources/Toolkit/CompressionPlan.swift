@@ -47,15 +47,21 @@ public struct CompressionPlan: Codable, Sendable {
     /// Memory of this machine (/proc/meminfo MemTotal; 0 when unknown).
     public var machineBytes: Int
 
-    /// Whether the peak stays under the memory limit (`--max-memory`, else 90% of this machine's).
+    /// Whether the peak stays under the model plus the memory limit (`--max-memory`, else 90% of this machine's).
     public var fits: Bool
-    /// The limit the plan was made for (nil: none given) and the factor bytes it leaves.
+    /// The memory limit besides the model's weights the plan was made for (nil: none given: this
+    /// machine's less a tenth and the model) and the factor bytes it leaves.
     public var maxMemory: Int?
     public var factorBudget: Int?
     /// Calibration passes per shot: one per layer group whose factors fit the budget.
     public var layerGroups: Int
-    /// Scratch disk for the factors of grouped passes (0: all in memory).
+    /// Scratch disk for the factors of grouped passes or the rows of a spilling pass (0: all in memory).
     public var scratchBytes: Int
+    /// Where the factors live: "memory", "groups" (a pass per layer group, factors on disk) or "spill"
+    /// (one pass, its rows on disk, each factor built when needed).
+    public var factorStorage: String
+    /// Bytes a spilling pass would write (whether or not the plan spills).
+    public var spillBytes: Int
 
     enum CodingKeys: String, CodingKey {
         case architecture, layers, dtype, seqlen, threads, shots, seconds, fits
@@ -65,7 +71,16 @@ public struct CompressionPlan: Codable, Sendable {
         case updateFlops = "update_flops", sgemmRate = "sgemm_flops_per_s", float64Rate = "float64_flops_per_s"
         case secondsPerShot = "seconds_per_shot", machineBytes = "machine_bytes", maxMemory = "max_memory"
         case factorBudget = "factor_budget", layerGroups = "layer_groups", scratchBytes = "scratch_bytes"
+        case factorStorage = "factor_storage", spillBytes = "spill_bytes"
     }
+}
+
+/// How factors that do not fit the memory limit are kept (`compress --factor-storage`): `groups`
+/// (one calibration pass per group of layers whose factors fit, the factors on disk), `spill` (one
+/// pass writing the factors' rows to disk, each factor built when needed), or `auto`: whichever the
+/// plan predicts faster.
+public enum FactorStorage: String, Codable, Sendable, CaseIterable {
+    case auto, groups, spill
 }
 
 extension CompressionPlan {
@@ -99,24 +114,30 @@ extension CompressionPlan {
         s += "  float64 work          \(gib(workerBytes)) (one layer per worker, \(threads) workers)\n"
         if snapshotBytes > 0 { s += "  undo snapshot         \(gib(snapshotBytes)) (adaptive schedule)\n" }
         s += "  peak (estimate)       \(gib(peakBytes))" + (machineBytes > 0 ? " of \(gib(machineBytes)) on this machine" : "")
-            + (maxMemory.map { ", limit \(gib($0))" } ?? "") + "\n"
-        s += scratchBytes > 0 ? "  scratch disk          \(gib(scratchBytes)) (the factors of \(layerGroups) layer groups, one pass per group)\n"
-                              : "  scratch disk          none (the factors are held in memory)\n"
+            + (maxMemory.map { ", limit the model + \(gib($0))" } ?? "") + "\n"
+        switch factorStorage {
+        case "spill":
+            s += "  scratch disk          \(gib(scratchBytes)) (one pass spills the factors' rows; each factor is built when needed)\n"
+        case "groups":
+            s += "  scratch disk          \(gib(scratchBytes)) (the factors of \(layerGroups) layer groups, one pass per group)\n"
+        default:
+            s += "  scratch disk          none (the factors are held in memory)\n"
+        }
         s += "work per shot (\(windowsPerShot) windows of \(seqlen) tokens):\n"
-        s += "  passes                \(tf(passFlops))\n  factor updates        \(tf(factorFlops))\n"
+        s += "  passes                \(tf(passFlops))\n"
+        s += factorStorage == "spill" ? "  factor builds         \(tf(factorFlops)) (each factor built for costing and for the update)\n"
+                                      : "  factor updates        \(tf(factorFlops))\n"
         s += "  costing (float64)     \(tf(costingFlops))\n  weight updates (f64)  \(tf(updateFlops))\n"
         s += String(format: "time (this machine: sgemm %.0f GFLOP/s, float64 Cholesky %.0f GFLOP/s): %.0f s per shot, at least %d shots, %.1f min\n",
                     sgemmRate / 1e9, float64Rate / 1e9, secondsPerShot, shots, seconds / 60)
         if fits {
-            s += "fits: yes" + (layerGroups > 1 ? " (in \(layerGroups) passes per shot)" : "") + "\n"
-        } else if let maxMemory, factorBudget == nil {
-            s += "fits: NO — the model, one window's tape, the float64 work and the snapshot alone need \(gib(peakBytes - factorBytes)), "
-                + "more than --max-memory \(gib(maxMemory)), or one input group's factors do not fit in what is left."
-            if dtype == .f32 { s += " --dtype bf16 halves the model." }
-            s += "\n"
+            s += "fits: yes" + (factorStorage == "spill" ? " (one pass per shot, its rows spilled to disk)"
+                                : layerGroups > 1 ? " (in \(layerGroups) passes per shot)" : "") + "\n"
         } else {
-            s += "fits: NO — the peak exceeds 90% of this machine's memory. --max-memory SIZE runs the curvature pass in layer groups "
-                + "that fit (one pass per group) and keeps the factors on disk."
+            let limit = maxMemory.map { "--max-memory \(gib($0))" } ?? "this machine's memory less a tenth and the model"
+            s += "fits: NO — besides the model, one window's tape, the float64 work and the snapshot need "
+                + "\(gib(peakBytes - factorBytes - modelBytes)), and the largest input group's factors or a spilling pass's builds "
+                + "more than \(limit) leaves."
             if dtype == .f32 { s += " --dtype bf16 halves the model." }
             s += "\n"
         }

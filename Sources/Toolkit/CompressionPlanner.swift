@@ -72,7 +72,7 @@ extension CompressionPlan {
     /// `seqlen` tokens (`windows` per curvature estimate, `heldOut` more evaluated after each shot).
     public static func make(config c: ModelConfig, recipe: CompressionRecipe, windows: Int, heldOut: Int, seqlen T: Int,
                             dtype: WeightDType, threads: Int, speeds: MachineSpeeds, machineBytes: Int,
-                            maxMemory: Int? = nil) -> CompressionPlan {
+                            maxMemory: Int? = nil, storage: FactorStorage = .auto) -> CompressionPlan {
         let ls = layers(c)
         let f = Double(T)
         let linearParams = ls.reduce(0) { $0 + $1.rows * $1.cols }
@@ -84,39 +84,57 @@ extension CompressionPlan {
         // one window's tape: per block the saved activations, then the logits and their gradient
         let perBlock = T * (2 * C + 2 * c.qDim + 2 * c.kvDim + 2 * c.intermediateSize + 2) + c.numHeads * T
         let tapeBytes = 4 * (c.numLayers * perBlock + 2 * T * V + 4 * T * max(C, c.intermediateSize))
-        // a worker's float64 work on one layer: the layer, and four copies of each factor (full, live, damped, factorized)
-        let workerBytes = 8 * (ls.map { 3 * $0.rows * ($0.cols + 1) + 4 * $0.rows * $0.rows + 4 * ($0.cols + 1) * ($0.cols + 1) }.max() ?? 0)
+        // a worker's float64 work on one layer: the layer, its live part and the update (3 copies), two
+        // copies of each factor (as read, damped and factorized in place), and its float32 factors as read
+        let workerBytes = ls.map(Self.workerBytes).max() ?? 0
         let blockLinearBytes = linearParams * dtype.size
         let snapshotBytes = recipe.isAdaptive ? blockLinearBytes : 0
         let baseline = 150 << 20   // the program, tokenizer, calibration tokens
         let others = modelBytes + max(tapeBytes, threads * workerBytes) + snapshotBytes + baseline
-        var peak = others + factorBytes, groups = 1, budget: Int?, fits = machineBytes == 0 || peak <= machineBytes - machineBytes / 10
-        if let maxMemory {
-            fits = false
-            if maxMemory - others > 0, let g = try? Curvature.packLayerGroups(factorUnits(ls), budget: maxMemory - others) {
-                budget = maxMemory - others
+        let kind = recipe.method.traits.curvature
+        let spill = spillEstimate(ls, recipe: recipe, windows: windows, seqlen: T, threads: threads)
+        var peak = others + factorBytes, groups = 1, budget: Int?, fits = true
+        var stored = "memory"
+        // the surgery's memory besides the model's weights: given, or this machine's less a tenth and the model
+        let limit = maxMemory ?? (machineBytes > 0 ? machineBytes - machineBytes / 10 - modelBytes : nil)
+        if let limit {
+            let left = limit - (others - modelBytes)
+            let packed = left > 0 ? try? Curvature.packLayerGroups(factorUnits(ls), budget: left) : nil
+            fits = packed != nil
+            if let g = packed {
+                budget = left
                 groups = g.count
                 var bytesOf: [String: Int] = [:]
                 for l in ls { bytesOf[l.name] = layerFactorBytes(l) }
                 var largest = 0
                 for names in g { largest = max(largest, names.reduce(0) { $0 + (bytesOf[$1] ?? 0) }) }
                 peak = others + (groups > 1 ? largest : factorBytes)
-                fits = peak <= maxMemory
+                if groups > 1 { stored = "groups" }
+            }
+            // past the budget: one spilling pass instead of one pass per group, when it fits and (auto) costs less
+            let extraPasses = Double(max(0, groups - 1) * windows) * passFlopsPerWindow(c, kind: kind, seqlen: T) / max(speeds.sgemm, 1)
+            let spillFits = left >= spill.builderBytes && kind != .identity
+            let spillWins = packed == nil || spill.seconds(sgemm: speeds.sgemm) < extraPasses
+            if spillFits && factorBytes > left && (storage == .spill || (storage == .auto && spillWins)) {
+                stored = "spill"
+                budget = left
+                groups = 1
+                peak = others + spill.builderBytes
+                fits = true
             }
         }
 
-        let kind = recipe.method.traits.curvature
-        let forward = 2 * f * Double(linearParams + V * C) + 2 * f * f * Double(c.qDim * c.numLayers)
-        let perWindow = kind == .identity ? 0 : kind == .activations ? forward : 2 * forward + f * f * Double(c.qDim * c.numLayers)
-        let passFlops = Double(groups * windows) * perWindow + Double(heldOut) * forward
+        let forward = forwardFlops(c, seqlen: T)
+        let passFlops = Double(groups * windows) * passFlopsPerWindow(c, kind: kind, seqlen: T) + Double(heldOut) * forward
         let sides = ls.reduce(0.0) { $0 + Double(($1.aSide ?? 0) * ($1.aSide ?? 0)) + (kind == .kfac ? Double($1.gSide * $1.gSide) : 0) }
-        let factorFlops = kind == .identity ? 0 : Double(windows) * f * sides
+        let factorFlops = kind == .identity ? 0 : stored == "spill" ? spill.replayFlops : Double(windows) * f * sides
         let steps = plannedSteps(recipe)
         let step = steps.max() ?? recipe.targetSparsity
         var costing = 0.0, update = 0.0
         for l in ls {
             let r = Double(l.rows), k = Double(l.cols + (l.bias ? 1 : 0))
-            costing += 2 * r * k * (r + k)   // W·Ad and Gd·W
+            // the surgeon: W·L_A and L_Gᵀ·W (triangular products on the Cholesky factors); kobd/lobd/magnitude: W·A and G·W
+            costing += (recipe.method.traits.cost == .obs ? 1 : 2) * r * k * (r + k)
             if recipe.method.traits.cost == .obs || recipe.method.traits.isLayerwise {
                 costing += 2.0 / 3 * (pow(r, 3) + pow(k, 3))   // Cholesky and triangular inverse of both factors
             }
@@ -129,6 +147,7 @@ extension CompressionPlan {
             }
         }
         let perShot = (passFlops + factorFlops) / max(speeds.sgemm, 1) + (costing + update) / max(speeds.float64, 1)
+            + (stored == "spill" ? spill.ioSeconds : 0)
         let shots = recipe.method.isLayerwise ? 1 : steps.count
         return CompressionPlan(architecture: c.architecture.rawValue, layers: ls, dtype: dtype, windowsPerShot: windows, seqlen: T,
                                threads: threads, modelBytes: modelBytes, blockLinearBytes: blockLinearBytes, factorBytes: factorBytes,
@@ -136,7 +155,64 @@ extension CompressionPlan {
                                passFlops: passFlops, factorFlops: factorFlops, costingFlops: costing, updateFlops: update, shots: shots,
                                sgemmRate: speeds.sgemm, float64Rate: speeds.float64, secondsPerShot: perShot,
                                seconds: perShot * Double(shots), machineBytes: machineBytes, fits: fits, maxMemory: maxMemory,
-                               factorBudget: budget, layerGroups: groups, scratchBytes: groups > 1 ? factorBytes : 0)
+                               factorBudget: budget, layerGroups: groups,
+                               scratchBytes: stored == "spill" ? spill.bytes : groups > 1 ? factorBytes : 0,
+                               factorStorage: stored, spillBytes: spill.bytes)
+    }
+
+    /// A worker's bytes on layer l (see `make`).
+    static func workerBytes(_ l: Layer) -> Int {
+        let r = l.rows, k = l.cols + 1
+        let float64 = 3 * r * k + 2 * r * r + 2 * k * k
+        return 8 * float64 + 4 * (r * r + k * k)
+    }
+
+    /// FLOPs of one window's forward pass: the block linears and lm_head, and attention's scores and mixing.
+    static func forwardFlops(_ c: ModelConfig, seqlen T: Int) -> Double {
+        let f = Double(T)
+        let linearParams = layers(c).reduce(0) { $0 + $1.rows * $1.cols }
+        return 2 * f * Double(linearParams + c.vocabSize * c.hiddenSize) + 2 * f * f * Double(c.qDim * c.numLayers)
+    }
+
+    /// FLOPs of one window of a curvature pass: the forward, and for K-FAC the backward (twice the forward).
+    static func passFlopsPerWindow(_ c: ModelConfig, kind: CurvatureMethod, seqlen T: Int) -> Double {
+        let forward = forwardFlops(c, seqlen: T), f = Double(T)
+        return kind == .identity ? 0 : kind == .activations ? forward : 2 * forward + f * f * Double(c.qDim * c.numLayers)
+    }
+
+    /// What one spilling pass costs (`Curvature.estimateSpilled`): the rows written (each input group's
+    /// inputs, each layer's output gradients k times for k sampled labels), the factor builds (every
+    /// linear's A and G, built for costing and again for the update: n²·tokens each), the disk time at
+    /// `diskBytesPerSecond` (write once, read per build), and per worker one factor being built and its tensor.
+    struct SpillEstimate {
+        var bytes: Int
+        var replayFlops: Double
+        var ioSeconds: Double
+        var builderBytes: Int
+        func seconds(sgemm: Double) -> Double { ioSeconds + replayFlops / max(sgemm, 1) }
+    }
+
+    /// Disk speed the plan assumes for spilled rows (this machine kind measured 300 MB/s writing, 460 reading).
+    static let diskBytesPerSecond = 250e6
+
+    static func spillEstimate(_ ls: [Layer], recipe: CompressionRecipe, windows: Int, seqlen T: Int, threads: Int) -> SpillEstimate {
+        let kfac = recipe.method.traits.curvature == .kfac
+        var k = 1
+        if case .sampled(let n, _) = recipe.fisher { k = max(1, n) }
+        let tokens = Double(windows * T)
+        var inputs = 0, grads = 0, builds = 0.0, read = 0.0, side = 0, maxSide = 0
+        for l in ls {
+            if let a = l.aSide { side = a; inputs += l.cols }
+            grads += kfac ? k * l.rows : 0
+            builds += Double(side * side) + (kfac ? Double(k * l.gSide * l.gSide) : 0)
+            read += Double(l.cols) + (kfac ? Double(k * l.rows) : 0)
+            maxSide = max(maxSide, side, l.gSide)
+        }
+        let bytes = 4 * windows * T * (inputs + grads)
+        let reads = 2.0   // costing and update each build the factors they use
+        return SpillEstimate(bytes: bytes, replayFlops: reads * tokens * builds,
+                             ioSeconds: (Double(bytes) + reads * 4 * tokens * read) / diskBytesPerSecond,
+                             builderBytes: threads * 2 * 4 * maxSide * maxSide)
     }
 
     /// Float32 bytes of a layer's own factors (its G, and A when it leads its input group).

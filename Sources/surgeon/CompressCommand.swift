@@ -19,7 +19,8 @@ struct CompressCommand: ParsableCommand {
         retried with half the step; the step grows 1.5x after a shot well within its bound (up to 5% / 10%); \
         each shot's curvature reads the next half of the windows (--curvature-windows), and shots land on every 10%. \
         Every method's result is checked at the end: a held-out loss more than --max-loss-rise nats above the \
-        dense model's is reported loudly, and refused with --strict. The paper's schedule: --schedule linear --shots N.
+        dense model's is reported loudly, and refused with --strict. The paper's schedule: --shots N (linear unless \
+        --schedule adaptive is given, which then starts with steps of target/N).
         """
 
     @OptionGroup var model: ModelOptions
@@ -29,9 +30,9 @@ struct CompressCommand: ParsableCommand {
     var method: String = "surgeon"
     @Option(help: "Target sparsity: the fraction of the block linear layers' parameters removed.")
     var sparsity: Double
-    @Option(help: "Number of pruning shots (linear: the target grows by target/shots per shot, curvature recomputed each shot; adaptive: the first step is target/shots). Default: steps of 2.5% (rows-columns) or 10% (unstructured, 2:4) for the surgeon, 1 for the other methods.")
+    @Option(help: "Number of pruning shots: the target grows by target/shots per shot, curvature recomputed each shot (the linear schedule, which --shots selects unless --schedule adaptive is given; with it, the first step is target/shots). Default: the adaptive schedule's steps of 2.5% (rows-columns) or 10% (unstructured, 2:4) for the surgeon, 1 for the other methods.")
     var shots: Int?
-    @Option(help: "linear (the paper's: equal steps) or adaptive (undo and retry a shot that raises the held-out loss past the bound; grow the step while shots go well). Default: adaptive for the surgeon, linear otherwise.")
+    @Option(help: "linear (the paper's: equal steps) or adaptive (undo and retry a shot that raises the held-out loss past the bound; grow the step while shots go well). Default: adaptive for the surgeon unless --shots is given, linear otherwise.")
     var schedule: String?
     @Option(name: .customLong("held-out"), help: "Calibration windows held out of the curvature to measure the held-out loss after each shot (default 4 when --calib or --ids-file is given; from an ids file, its last windows).")
     var heldOut: Int?
@@ -91,8 +92,10 @@ struct CompressCommand: ParsableCommand {
     var json = false
     @Flag(help: "Write report.html (figures of the run, see `surgeon report`) into the output directory at the end.")
     var report = false
-    @Option(name: .customLong("max-memory"), help: "Memory the run may use, e.g. 4G or 512M (default: this machine's less a tenth). When the curvature factors do not fit beside the model, the calibration pass runs per group of layers that fit (one pass each) and keeps the factors on disk beside the output.")
+    @Option(name: .customLong("max-memory"), help: "Memory the surgery may use besides the model's weights, e.g. 4G or 512M (default: this machine's less a tenth and the model; peak RSS stays within the model + this + about 1G). When the curvature factors do not fit, they go to disk beside the output (--factor-storage).")
     var maxMemory: String?
+    @Option(name: .customLong("factor-storage"), help: "How curvature factors that do not fit under --max-memory are kept: groups (one calibration pass per group of layers whose factors fit; the factors on disk), spill (one pass writing the factors' rows to disk beside the output; each factor built when needed), or auto: the faster by the plan (default).")
+    var factorStorage: String?
     @Flag(name: .customLong("dry-run"), help: "Print what the run would need (memory, FLOPs, time on this machine) from the model's config and exit: nothing is loaded or written; -m may be a config.json.")
     var dryRun = false
 
@@ -125,6 +128,7 @@ struct CompressCommand: ParsableCommand {
         if let maxMemory, Self.bytes(maxMemory) == nil {
             throw ValidationError("--max-memory must be a size such as 4G, 512M or 2.5G (got \(maxMemory))")
         }
+        _ = try storage()
         if let w = curvatureWindows {
             guard w >= 1 else { throw ValidationError("--curvature-windows must be ≥ 1 (got \(w))") }
             if idsFile == nil && w > nsamples { throw ValidationError("--curvature-windows \(w) is more than the --nsamples \(nsamples) windows") }
@@ -201,7 +205,8 @@ struct CompressCommand: ParsableCommand {
             }
             plan = p
         } else {
-            plan = DefaultSchedule.schedule(m)
+            // an explicit shot count asks for that many shots: the paper's (linear) schedule
+            plan = shots != nil && !m.traits.isLayerwise ? .linear : DefaultSchedule.schedule(m)
         }
         let multiShot = !m.traits.isLayerwise && (plan == .adaptive || DefaultSchedule.schedule(m) == .adaptive)
         let shots = self.shots ?? (multiShot ? DefaultSchedule.shots(st, target: sparsity) : 1)
@@ -259,6 +264,7 @@ struct CompressCommand: ParsableCommand {
             o.dtype = types.output
             o.strict = strict
             o.maxMemory = maxMemory.flatMap(Self.bytes)
+            o.factorStorage = try storage()
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil, dtype: types.load)
             let job = CompressionJob(opened: opened, options: o)
             job.log = { printError($0) }
@@ -300,6 +306,15 @@ struct CompressCommand: ParsableCommand {
         }
     }
 
+    /// `--factor-storage` (auto when absent).
+    func storage() throws -> FactorStorage {
+        guard let factorStorage else { return .auto }
+        guard let s = FactorStorage(rawValue: factorStorage) else {
+            throw ValidationError("--factor-storage must be auto, groups or spill (got \(factorStorage))")
+        }
+        return s
+    }
+
     /// `--dry-run`: the plan of this run from the config alone.
     func printPlan(_ recipe: CompressionRecipe) throws {
         try runReportingErrors(FlagNames(paths: FlagNames.given([(model.model, "-m")]), seqlen: "--seqlen", fisher: "--fisher", output: "-o", overwrite: "--overwrite")) {
@@ -310,7 +325,8 @@ struct CompressCommand: ParsableCommand {
             let plan = CompressionPlan.make(config: config, recipe: recipe, windows: windows, heldOut: held, seqlen: seqlen,
                                             dtype: model.dtype ?? (try? ModelLoader.compressionDTypes(model.model, requested: nil).load) ?? .f32,
                                             threads: model.threads, speeds: .measure(),
-                                            machineBytes: CompressionPlan.machineMemory(), maxMemory: maxMemory.flatMap(Self.bytes))
+                                            machineBytes: CompressionPlan.machineMemory(), maxMemory: maxMemory.flatMap(Self.bytes),
+                                            storage: try storage())
             if json {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys]
@@ -337,8 +353,12 @@ struct CompressCommand: ParsableCommand {
         switch e {
         case .memoryLimit(let limit, let others, let largest):
             let gib = CompressionPlan.gib
-            return "--max-memory \(gib(limit)) is too small: the model, one window's tape, the float64 work and the undo snapshot need about "
+            return "--max-memory \(gib(limit)) is too small: besides the model, one window's tape, the float64 work and the undo snapshot need about "
                 + "\(gib(others)) and the largest input group's factors \(gib(largest)) more; allow at least \(gib(others + largest)) (--dry-run shows the plan)"
+        case .scratchSpace(let dir, let needed, let free):
+            let gib = CompressionPlan.gib
+            return "the curvature pass would spill \(gib(needed)) of activations into \(dir), which has \(gib(free)) free: free disk space there, "
+                + "write -o elsewhere, or pass --factor-storage groups (--dry-run shows the plan)"
         case .outputExists(let p):
             return "\(p) already exists; choose another -o or pass --overwrite"
         case .seqlenExceedsContext(let L, let ctx):

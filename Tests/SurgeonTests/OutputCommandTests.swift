@@ -182,8 +182,14 @@ final class ScheduleFlagTests: XCTestCase {
         XCTAssertEqual(paper.schedule, .linear)
         XCTAssertNil(paper.adaptive)
         XCTAssertEqual(paper.shots, 40)
-        // --shots sets the adaptive schedule's first step
-        let eight = try CompressCommand.parse(base + ["--sparsity", "0.2", "--shots", "8"]).recipe()
+        // an explicit shot count is the paper's schedule; with --schedule adaptive it sets the first step
+        let four = try CompressCommand.parse(base + ["--sparsity", "0.2", "--shots", "4"]).recipe()
+        XCTAssertEqual(four.schedule, .linear)
+        XCTAssertNil(four.adaptive)
+        XCTAssertEqual(four.shots, 4)
+        XCTAssertNil(four.curvatureWindows, "every window every shot")
+        let eight = try CompressCommand.parse(base + ["--sparsity", "0.2", "--shots", "8", "--schedule", "adaptive"]).recipe()
+        XCTAssertEqual(eight.schedule, .adaptive)
         XCTAssertEqual(eight.adaptive?.firstStep ?? 0, 0.025, accuracy: 1e-12)
         // one-shot methods: linear, one shot, still guarded
         let sgpt = try CompressCommand.parse(base + ["--sparsity", "0.5", "--structure", "unstructured", "--method", "sparsegpt"]).recipe()

@@ -27,7 +27,7 @@ final class ShotScheduleTests: XCTestCase {
     }
 
     /// No shot crosses a multiple of the grid; grid points are the doubles of their decimals, and a
-    /// sliver of less than half the smallest step before a stop joins the shot.
+    /// sliver of less than half the step (or of the smallest step) before a stop joins the shot.
     func testShotsLandOnTheGrid() throws {
         var g = rule
         g.grid = 0.1
@@ -38,7 +38,12 @@ final class ShotScheduleTests: XCTestCase {
         XCTAssertEqual(g.nextStop(from: 0.2, target: 0.3), 0.3)
         XCTAssertEqual(g.shotEnd(from: 0.0875, step: 0.05, target: 0.3), 0.1, "clipped at the grid point")
         XCTAssertEqual(g.shotEnd(from: 0.06, step: 0.039, target: 0.3), 0.1, "a sliver of 0.1% joins the shot")
-        XCTAssertEqual(g.shotEnd(from: 0.06, step: 0.03, target: 0.3), 0.09, accuracy: 1e-15)
+        XCTAssertEqual(g.shotEnd(from: 0.04, step: 0.03, target: 0.3), 0.07, accuracy: 1e-15)
+        // less than half the step left before the stop: the shot takes it, within the largest step
+        XCTAssertEqual(g.shotEnd(from: 0.059375, step: 0.028125, target: 0.3), 0.1, "5.94% -> 10%, not 8.75% then 10%")
+        XCTAssertEqual(g.shotEnd(from: 0.0625, step: 0.0375, target: 0.3), 0.1)
+        XCTAssertEqual(g.shotEnd(from: 0.04, step: 0.05, target: 0.3), 0.09, accuracy: 1e-15, "6% to the stop > the largest step (5%)")
+        XCTAssertEqual(g.shotEnd(from: 0.05, step: 0.02, target: 0.3), 0.07, accuracy: 1e-15, "3% left = more than half the step")
         XCTAssertEqual(rule.shotEnd(from: 0.0875, step: 0.05, target: 0.3), 0.1375, accuracy: 1e-15, "no grid: no stop")
         g.grid = 0.3
         XCTAssertThrowsError(try g.validate()) { XCTAssertTrue("\($0)".contains("grid"), "\($0)") }

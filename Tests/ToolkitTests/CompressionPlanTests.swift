@@ -81,33 +81,44 @@ final class CompressionPlanTests: XCTestCase {
         XCTAssertTrue(plan.text().contains("fits: NO"), plan.text())
     }
 
-    /// A job under a memory limit that leaves room for a third of the factors runs the curvature in
-    /// layer groups, ends with the same weights as an unlimited one and leaves no scratch behind; a
-    /// limit without room for one input group's factors is refused before any pass, writing nothing.
-    func testMaxMemoryRunsInLayerGroupsWithTheSameResult() throws {
+    /// A job under a memory limit (besides the model) that leaves room for a third of the factors runs
+    /// the curvature in layer groups, or in one spilling pass, ends with the same weights as an
+    /// unlimited one and leaves no scratch behind; a limit without room for one input group's factors
+    /// is refused before any pass, writing nothing.
+    func testMaxMemoryRunsInLayerGroupsOrSpillsWithTheSameResult() throws {
         let dir = Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        func options(_ out: String, _ limit: Int?) -> CompressionOptions {
+        func options(_ out: String, _ limit: Int?, _ storage: FactorStorage = .auto) -> CompressionOptions {
             var o = CompressionOptions(recipe: CompressionRecipe(method: .surgeon, structure: .rowsColumns, targetSparsity: 0.2, shots: 1,
                                                                  dampG: 0.01, dampA: 0.01), output: dir + "/" + out)
             o.calibFile = Fixtures.wikiValid
             o.nsamples = 3
             o.seqlen = 32
             o.maxMemory = limit
+            o.factorStorage = storage
             return o
         }
         let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
         let plan = CompressionPlan.make(config: opened.model.config, recipe: options("x", nil).recipe, windows: 3, heldOut: 0, seqlen: 32,
                                         dtype: .f32, threads: Parallel.threads, speeds: speeds, machineBytes: 0)
-        let others = plan.peakBytes - plan.factorBytes
+        let others = plan.peakBytes - plan.factorBytes - plan.modelBytes
         var lines: [String] = []
-        let job = CompressionJob(opened: opened, options: options("grouped", others + plan.factorBytes / 3))
+        let job = CompressionJob(opened: opened, options: options("grouped", others + plan.factorBytes / 3, .groups))
         job.log = { lines.append($0) }
         _ = try job.run()
         XCTAssertTrue(lines.contains { $0.contains("layer group 3 of") }, lines.joined(separator: "\n"))
+        lines = []
+        let spilling = CompressionJob(opened: try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true),
+                                      options: options("spilled", others + plan.factorBytes / 3, .spill))
+        spilling.log = { lines.append($0) }
+        _ = try spilling.run()
+        XCTAssertTrue(lines.contains { $0.contains("bytes of activations spilled") }, lines.joined(separator: "\n"))
         _ = try CompressionJob(opened: try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true), options: options("plain", nil)).run()
-        let a = try loadModel(ModelFiles.open(dir + "/grouped")), b = try loadModel(ModelFiles.open(dir + "/plain"))
-        for n in a.blockLinearNames { XCTAssertEqual(a.linear(n)?.denseWeight.data, b.linear(n)?.denseWeight.data, n) }
+        let b = try loadModel(ModelFiles.open(dir + "/plain"))
+        for out in ["grouped", "spilled"] {
+            let a = try loadModel(ModelFiles.open(dir + "/" + out))
+            for n in a.blockLinearNames { XCTAssertEqual(a.linear(n)?.denseWeight.data, b.linear(n)?.denseWeight.data, "\(out) \(n)") }
+        }
         XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: dir).contains { $0.contains(".factors") })
         XCTAssertThrowsError(try CompressionJob(opened: try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true),
                                                 options: options("tiny", others / 2)).run()) {
