@@ -13,8 +13,9 @@ public struct MachineSpeeds: Sendable {
         self.float64 = float64
     }
 
-    /// sgemm of a calibration-pass shape ([512, 576] · [576, 1536]) and Cholesky factorizations of
-    /// 768 × 768 float64 matrices, each repeated for at least `seconds`.
+    /// sgemm of a calibration-pass shape ([512, 576] · [576, 1536]) on the workers, and Cholesky
+    /// factorizations of 1024 × 1024 float64 matrices, one per worker at once (as costing and updates
+    /// run), each repeated for at least `seconds`.
     public static func measure(seconds: Double = 0.25) -> MachineSpeeds {
         let M = 512, K = 576, N = 1536
         let a = [Float](repeating: 0.5, count: M * K), b = [Float](repeating: 0.25, count: K * N)
@@ -32,14 +33,19 @@ public struct MachineSpeeds: Sendable {
                               pc.baseAddress!, ldc: N)
             } } }
         }
-        let n = 768
+        // float64 work runs one layer per worker: a Cholesky per worker at once, at a size between the
+        // small and the large layers' factors
+        let n = 1024, workers = max(1, Parallel.threads)
         var spd = [Double](repeating: 0, count: n * n)
         for i in 0..<n { for j in 0..<n { spd[i * n + j] = i == j ? Double(n) : 1 / Double(1 + abs(i - j)) } }
         let (nd, td) = timed {
-            var m = spd, info: Int32 = 0, nn = Int32(n), uplo = Int8(UInt8(ascii: "L"))
-            dpotrf_(&uplo, &nn, &m, &nn, &info)
+            Parallel.forEach(workers) { _ in
+                var m = spd, info: Int32 = 0, nn = Int32(n), uplo = Int8(UInt8(ascii: "L"))
+                dpotrf_(&uplo, &nn, &m, &nn, &info)
+            }
         }
-        return MachineSpeeds(sgemm: 2 * Double(M * N * K) * Double(ns) / ts, float64: pow(Double(n), 3) / 3 * Double(nd) / td)
+        return MachineSpeeds(sgemm: 2 * Double(M * N * K) * Double(ns) / ts,
+                             float64: pow(Double(n), 3) / 3 * Double(workers * nd) / td)
     }
 }
 

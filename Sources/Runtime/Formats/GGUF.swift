@@ -119,6 +119,7 @@ public final class GGUFFile {
             if info.byteCount == 0 { return Tensor(shape: info.shape, data: []) }
             throw ModelError.offsetOutOfRange(file: path, tensor: name)
         }
+        defer { file.release(at: info.offset, count: info.byteCount) }   // copied out: the file's pages need not stay resident
         let n = info.shape.reduce(1, *)
         var out = [Float](repeating: 0, count: n)
         out.withUnsafeMutableBufferPointer { dst in

@@ -55,6 +55,7 @@ public final class GGUFWeights: WeightSource {
         guard let raw = gguf.file.bytes(at: info.offset, count: info.byteCount), raw.count == 2 * n else {
             throw ModelError.offsetOutOfRange(file: origin, tensor: name)
         }
+        defer { gguf.file.release(at: info.offset, count: info.byteCount) }
         let bits = [UInt16](unsafeUninitializedCapacity: n) { out, count in
             for i in 0..<n { out[i] = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
             count = n

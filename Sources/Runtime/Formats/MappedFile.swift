@@ -46,6 +46,19 @@ public final class MappedFile {
         return UnsafeRawBufferPointer(start: base + offset, count: count)
     }
 
+    /// Lets the kernel drop this process's pages of [offset, offset + count) (MADV_DONTNEED on the whole
+    /// pages inside the range): a tensor copied out of the mapping then does not count in the resident
+    /// size twice. Reading the bytes again faults them back in from the file (the mapping is private
+    /// and never written), so this only costs time.
+    public func release(at offset: Int, count: Int) {
+        guard let base, count > 0, offset >= 0, offset <= size else { return }
+        let page = max(1, Int(sysconf(Int32(_SC_PAGESIZE))))
+        let start = (offset + page - 1) / page * page
+        let end = min(size, offset + count) / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
+    }
+
     public func loadLE<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T? {
         guard let b = bytes(at: offset, count: MemoryLayout<T>.size) else { return nil }
         return T(littleEndian: b.loadUnaligned(as: T.self))

@@ -102,6 +102,7 @@ public final class SafetensorsFile: WeightSource {
         guard let raw = file.bytes(at: e.begin, count: e.end - e.begin) else {
             throw ModelError.offsetOutOfRange(file: origin, tensor: name)
         }
+        defer { file.release(at: e.begin, count: e.end - e.begin) }   // copied out: the file's pages need not stay resident
         let n = e.shape.reduce(1, *)
         var out = [Float](repeating: 0, count: n)
         guard n > 0, let src = raw.baseAddress else { return Tensor(shape: e.shape, data: out) }
@@ -139,6 +140,7 @@ public final class SafetensorsFile: WeightSource {
         guard let raw = file.bytes(at: e.begin, count: e.end - e.begin) else {
             throw ModelError.offsetOutOfRange(file: origin, tensor: name)
         }
+        defer { file.release(at: e.begin, count: e.end - e.begin) }
         let n = e.shape.reduce(1, *)
         return [UInt16](unsafeUninitializedCapacity: n) { out, count in
             for i in 0..<n { out[i] = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
