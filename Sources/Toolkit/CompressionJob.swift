@@ -264,13 +264,14 @@ public final class CompressionJob {
     /// Weights after the last finished shot plus the state, the recipe and the source model's
     /// identity, written atomically.
     func saveCheckpoint(model: CausalLM, state: CompressionState, recipe: CompressionRecipe, source: SourceIdentity) throws {
-        let items = model.namedParameters().map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
+        // float32, each block linear made when written (between shots every block linear is dense)
+        let items = storedParameterLazyItems(model, dtype: .f32)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let stateJSON = try enc.encode(CheckpointFile(recipe: recipe, source: source, state: state))
         try writeAtomically(checkpointDir, overwrite: true) { tmp in
             try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
-            try SafetensorsWriter.write(items, to: tmp + "/weights.safetensors")
+            try SafetensorsWriter.write(lazy: items, to: tmp + "/weights.safetensors")
             try stateJSON.write(to: URL(fileURLWithPath: tmp + "/state.json"))
         }
     }

@@ -18,6 +18,31 @@ final class ModelWriterTests: XCTestCase {
         }
     }
 
+    /// The streaming writer (each block linear's bytes made when written) writes the very file the
+    /// eager one does: dense f32, dense rounded to bf16, and compressed 16-bit storages; an item whose
+    /// bytes differ from its declared size is an error naming it.
+    func testLazyItemsWriteTheSameFileAsEagerOnes() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let files = try ModelFiles.open(Fixtures.fixture("tiny-llama"))
+        let dense = try loadModel(files)
+        let sparse = try loadModel(files)
+        _ = SparseModelTests.mask(sparse, .twoFour, seed: 3)
+        try compressStorages(model: sparse, structuredMasks: nil, policy: StoragePolicy(dtype: .f16))
+        for (label, model, dtype) in [("dense f32", dense, WeightDType.f32), ("dense bf16", dense, .bf16), ("2:4 f16", sparse, .f16)] {
+            let meta = ["format": "pt"]
+            try SafetensorsWriter.write(storedParameterItems(model).map { $0.rounded(to: dtype) }, metadata: meta, to: dir + "/eager")
+            try SafetensorsWriter.write(lazy: storedParameterLazyItems(model, dtype: dtype), metadata: meta, to: dir + "/lazy")
+            let eager = try Data(contentsOf: URL(fileURLWithPath: dir + "/eager")), lazy = try Data(contentsOf: URL(fileURLWithPath: dir + "/lazy"))
+            XCTAssertGreaterThan(eager.count, 1000, label)
+            XCTAssertEqual(eager, lazy, label)
+        }
+        let bad = SafetensorsWriter.LazyItem(name: "w", dtype: .f32, shape: [2], byteCount: 8) { [0, 0, 0, 0] }
+        XCTAssertThrowsError(try SafetensorsWriter.write(lazy: [bad], to: dir + "/bad")) {
+            XCTAssertTrue("\($0)".contains("tensor w made 4 bytes, 8 declared"), "\($0)")
+        }
+    }
+
     func testAtomicWriteLeavesNothingOnFailure() throws {
         let dir = Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -22,11 +22,10 @@ public enum ModelWriter {
         config["torch_dtype"] = dtype.torchName
         if config["dtype"] != nil { config["dtype"] = dtype.torchName }   // transformers ≥ 4.56 spelling
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: join("config.json")))
-        let items = storedParameterItems(model).map { $0.rounded(to: dtype) }
         var meta = metadata
         meta["format"] = "pt"
         meta.merge(storageTags(model)) { _, tag in tag }   // each block linear's storage (Weights/StorageTensors.swift)
-        try SafetensorsWriter.write(items, metadata: meta, to: join("model.safetensors"))
+        try SafetensorsWriter.write(lazy: storedParameterLazyItems(model, dtype: dtype), metadata: meta, to: join("model.safetensors"))
         if let src = source.directory {
             for f in tokenizerFiles {
                 let p = (src as NSString).appendingPathComponent(f)
@@ -48,6 +47,35 @@ public func storedParameterItems(_ model: CausalLM) -> [SafetensorsWriter.Item] 
         .map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
     for (name, l) in compressed { items += l.storageItems(name: name) }
     return items
+}
+
+/// `storedParameterItems` rounded to `dtype`, with the block linears' bytes made only when the
+/// writer reaches them (each layer's dense weight or storage tensors, one layer at a time): writing
+/// a model holds its other parameters and one block linear's output, not a copy of every weight.
+public func storedParameterLazyItems(_ model: CausalLM, dtype: WeightDType) -> [SafetensorsWriter.LazyItem] {
+    let linears = model.blockLinearNames.compactMap { n in model.linear(n).map { (n, $0) } }
+    var lazy = model.namedParameters(skipping: Set(linears.map { $0.0 + ".weight" })).map { p in
+        let it = SafetensorsWriter.Item(name: p.name, tensor: p.tensor).rounded(to: dtype)
+        return SafetensorsWriter.LazyItem(name: it.name, dtype: it.dtype, shape: it.shape, byteCount: it.bytes.count) { it.bytes }
+    }
+    for (name, l) in linears {
+        if l.storageKind == .dense {
+            let shape = [l.outFeatures, l.inFeatures]
+            let size = dtype == .f32 ? 4 : 2
+            lazy.append(.init(name: name + ".weight", dtype: dtype.safetensors, shape: shape, byteCount: size * shape[0] * shape[1]) {
+                SafetensorsWriter.Item(name: name + ".weight", tensor: l.denseWeight).rounded(to: dtype).bytes
+            })
+        } else {
+            // the sizes now (the storage's tensors are made and dropped), the bytes when written
+            for (k, it) in l.storageItems(name: name).enumerated() {
+                lazy.append(.init(name: it.name, dtype: it.dtype, shape: it.shape, byteCount: it.bytes.count) {
+                    let items = l.storageItems(name: name)
+                    return k < items.count ? items[k].bytes : []
+                })
+            }
+        }
+    }
+    return lazy
 }
 
 /// Writes into a temporary sibling directory and renames it into place only when `body` succeeds,

@@ -215,14 +215,37 @@ public struct SafetensorsWriter {
         }
     }
 
+    /// A tensor whose bytes are made only when the writer reaches it (one at a time), with its size known before.
+    public struct LazyItem {
+        public let name: String
+        public let dtype: SafetensorsDType
+        public let shape: [Int]
+        public let byteCount: Int
+        public let bytes: () throws -> [UInt8]
+        public init(name: String, dtype: SafetensorsDType, shape: [Int], byteCount: Int, bytes: @escaping () throws -> [UInt8]) {
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            self.byteCount = byteCount
+            self.bytes = bytes
+        }
+    }
+
     public static func write(_ items: [Item], metadata: [String: String] = [:], to path: String) throws {
+        try write(lazy: items.map { it in LazyItem(name: it.name, dtype: it.dtype, shape: it.shape, byteCount: it.bytes.count) { it.bytes } },
+                  metadata: metadata, to: path)
+    }
+
+    /// Writes the header from the items' sizes, then each item's bytes as it is made: memory holds
+    /// one tensor's bytes at a time. An item whose bytes differ from its declared size is an error.
+    public static func write(lazy items: [LazyItem], metadata: [String: String] = [:], to path: String) throws {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
         let sorted = items.sorted { $0.name < $1.name }
         for it in sorted {
-            header[it.name] = ["dtype": it.dtype.rawValue, "shape": it.shape, "data_offsets": [offset, offset + it.bytes.count]] as [String: Any]
-            offset += it.bytes.count
+            header[it.name] = ["dtype": it.dtype.rawValue, "shape": it.shape, "data_offsets": [offset, offset + it.byteCount]] as [String: Any]
+            offset += it.byteCount
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }
@@ -237,7 +260,15 @@ public struct SafetensorsWriter {
             var len = UInt64(json.count).littleEndian
             try fh.write(contentsOf: Data(bytes: &len, count: 8))
             try fh.write(contentsOf: json)
-            for it in sorted { try fh.write(contentsOf: it.bytes) }
+            for it in sorted {
+                let b = try it.bytes()
+                guard b.count == it.byteCount else {
+                    throw ModelError.unreadable(path: path, reason: "tensor \(it.name) made \(b.count) bytes, \(it.byteCount) declared")
+                }
+                try b.withUnsafeBytes { try fh.write(contentsOf: $0) }
+            }
+        } catch let e as ModelError {
+            throw e
         } catch {
             throw FileOperationError(.write, path: path, error: error)
         }
