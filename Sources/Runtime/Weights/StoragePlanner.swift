@@ -48,10 +48,10 @@ public struct StorageDecision: Sendable, Equatable {
 public func compressStorages(model: CausalLM, structuredMasks: [String: (rows: [Int], cols: [Int])]? = nil,
                              policy: StoragePolicy = .costModel) throws -> [StorageDecision] {
     var decisions: [String: StorageDecision] = [:]
-    var plans: [String: PlannedLayer] = [:]
-    for name in model.blockLinearNames {
-        guard let l = model.linear(name) else { continue }
-        plans[name] = try PlannedLayer(name: name, linear: l, masks: structuredMasks?[name])
+    // a layer's plan holds its float32 weights: made when its layer (or MLP chain) is decided, never
+    // all at once (each layer is in at most one chain, so a plan always sees the layer's own storage)
+    func plan(_ name: String) throws -> PlannedLayer? {
+        try model.linear(name).map { try PlannedLayer(name: name, linear: $0, masks: structuredMasks?[name]) }
     }
     func apply(_ p: PlannedLayer, _ storage: any LinearStorage) {
         model.setLinear(p.name, Linear(weight: storage, outFeatures: p.rows, inFeatures: p.cols, bias: p.bias))
@@ -61,8 +61,8 @@ public func compressStorages(model: CausalLM, structuredMasks: [String: (rows: [
     let compacted = StorageKind.compacted.typed(policy.dtype)
     if policy.allowed.contains(compacted) {
         for g in mlpGroups(model) {
-            guard let a = plans[g.first], let d = plans[g.last] else { continue }
-            let b = g.second.flatMap { plans[$0] }
+            guard let a = try plan(g.first), let d = try plan(g.last) else { continue }
+            let b = try g.second.flatMap { try plan($0) }
             if g.second != nil && b == nil { continue }
             let F = a.rows
             var k: [Int32] = []
@@ -85,7 +85,7 @@ public func compressStorages(model: CausalLM, structuredMasks: [String: (rows: [
         }
     }
     for name in model.blockLinearNames where decisions[name] == nil {
-        guard let p = plans[name] else { continue }
+        guard let p = try plan(name) else { continue }
         apply(p, try p.choice(policy).type.build(p))
     }
     return model.blockLinearNames.compactMap { decisions[$0] }
