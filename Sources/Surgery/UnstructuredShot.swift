@@ -33,9 +33,21 @@ extension Compressor {
         let method = self.method, structure = self.structure, usesG = method.traits.usesG
         let dG = recipe.dampG, dA = recipe.dampA
         let groupEntries = recipe.groupEntries ?? defaultMaxGroupEntries
-        let layers = try names.map { name -> PrunableLayer in
+        // a layer's float64 copy exists only while a worker holds it (costing, then the update); the
+        // model's layers are read and replaced under a lock
+        let model = self.model
+        let lock = NSLock()
+        func prunable(_ i: Int) throws -> PrunableLayer {
+            lock.lock()
+            let lin = model.linear(names[i])
+            lock.unlock()
+            guard let lin else { throw SurgeryError.invalidTarget("no layer \(names[i])") }
+            return PrunableLayer(name: names[i], linear: lin)
+        }
+        // shapes: rows, columns (with the bias column), whether a bias is there
+        let shapes = try names.map { name -> (rows: Int, cols: Int, bias: Bool) in
             guard let lin = model.linear(name) else { throw SurgeryError.invalidTarget("no layer \(name)") }
-            return PrunableLayer(name: name, linear: lin)
+            return (lin.outFeatures, lin.inFeatures + (lin.bias != nil ? 1 : 0), lin.bias != nil)
         }
         func curvature(_ i: Int) throws -> (g: [Double]?, a: [Double]?) {
             let g = !usesG ? nil : try factors.flatMap { try doubleFactor($0.g(names[i]), layer: names[i]) }
@@ -47,30 +59,31 @@ extension Compressor {
         var costs = [[Double]](repeating: [], count: names.count)
         var lives = [LiveParts?](repeating: nil, count: names.count)
         try parallelLayers(names.count) { i in
+            let layer = try prunable(i)
             let (g, a) = try curvature(i)
-            let live = LiveParts(layers[i], g: g, a: a)
-            let c = try elementCosts(layers[i], live: live, g: g, a: a, method: method, dampG: dG, dampA: dA)
+            let live = LiveParts(layer, g: g, a: a)
+            let c = try elementCosts(layer, live: live, g: g, a: a, method: method, dampG: dG, dampA: dA)
             return { costs[i] = c; lives[i] = live }
         }
         // one global selection
-        var masks: [[Bool]]
+        let masks: [[Bool]]
         let threshold: Double
         switch structure {
         case .twoFour:
             let groupCosts = names.indices.map { i in
-                twoFourGroupCosts(costs[i], rows: layers[i].rows, stride: layers[i].cols, inputs: layers[i].cols - (layers[i].hasBias ? 1 : 0))
+                twoFourGroupCosts(costs[i], rows: shapes[i].rows, stride: shapes[i].cols, inputs: shapes[i].cols - (shapes[i].bias ? 1 : 0))
             }
             let groups = groupCosts.reduce(0) { $0 + $1.count }
             let sel = selectSmallest(groupCosts, count: Int((2 * target * Double(groups)).rounded(.down)))
             masks = names.indices.map { i in
-                twoFourMask(costs[i], selected: sel.masks[i], rows: layers[i].rows, stride: layers[i].cols,
-                            inputs: layers[i].cols - (layers[i].hasBias ? 1 : 0))
+                twoFourMask(costs[i], selected: sel.masks[i], rows: shapes[i].rows, stride: shapes[i].cols,
+                            inputs: shapes[i].cols - (shapes[i].bias ? 1 : 0))
             }
             threshold = sel.threshold
         case .rowsColumns:
             throw SurgeryError.invalidRecipe(.structure, "rows and columns are pruned by the structured shot, not element by element")
         case .unstructured:
-            let total = layers.reduce(0) { $0 + $1.size }
+            let total = shapes.reduce(0) { $0 + $1.rows * $1.cols }
             let sel = selectSmallest(costs, count: Int((target * Double(total)).rounded(.down)))
             masks = sel.masks
             threshold = sel.threshold
@@ -78,22 +91,21 @@ extension Compressor {
         costs = []
         // removal and (surgeon) grouped updates, layer by layer
         log("updating \(names.count) layers")
-        var updated = layers
         try parallelLayers(names.count) { i in
             guard let live = lives[i] else { return {} }
-            var layer = layers[i]
+            var layer = try prunable(i)
             var gi: [Double]?, ai: [Double]?
             if method.traits.updatesWeights {
                 let (g, a) = try curvature(i)
                 (gi, ai) = try liveInverses(layer, live: live, g: g, a: a, dampG: dG, dampA: dA)
             }
             try applyGroupedUpdate(&layer, mask: masks[i], live: live, gi: gi, ai: ai, maxEntries: groupEntries)
-            return { updated[i] = layer }
-        }
-        for (i, name) in names.enumerated() {
-            guard var lin = model.linear(name) else { continue }
-            try updated[i].write(into: &lin)
-            model.setLinear(name, lin)
+            lock.lock()
+            defer { lock.unlock() }
+            guard var lin = model.linear(names[i]) else { return {} }
+            try layer.write(into: &lin)
+            model.setLinear(names[i], lin)
+            return {}
         }
         return threshold
     }

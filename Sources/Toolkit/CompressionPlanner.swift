@@ -96,7 +96,10 @@ extension CompressionPlan {
         let blockLinearBytes = linearParams * dtype.size
         let snapshotBytes = recipe.isAdaptive ? blockLinearBytes : 0
         let baseline = 150 << 20   // the program, tokenizer, calibration tokens
-        let others = modelBytes + max(tapeBytes, threads * workerBytes) + snapshotBytes + baseline
+        // unstructured and 2:4 shots hold every weight's cost (float64) and removal mask (1 byte) for
+        // the one global selection
+        let elementBytes = recipe.structure != .rowsColumns && !recipe.method.isLayerwise ? 9 * linearParams : 0
+        let others = modelBytes + max(tapeBytes, threads * workerBytes + elementBytes) + snapshotBytes + baseline
         let kind = recipe.method.traits.curvature
         let spill = spillEstimate(ls, recipe: recipe, windows: windows, seqlen: T, threads: threads)
         var peak = others + factorBytes, groups = 1, budget: Int?, fits = true
