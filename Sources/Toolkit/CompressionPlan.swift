@@ -98,6 +98,24 @@ extension CompressionPlan {
         return try ModelFiles.open(path).config
     }
 
+    /// The weight type a config.json names (`torch_dtype`, or `dtype` in newer files): what a model
+    /// of that config loads in by default; nil when `path` is not a config (or names no 16-bit type).
+    public static func configDType(of path: String) -> WeightDType? {
+        var file = path
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            file = (path as NSString).appendingPathComponent("config.json")
+        }
+        guard file.hasSuffix(".json"), let data = FileManager.default.contents(atPath: file),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        switch (json["torch_dtype"] ?? json["dtype"]) as? String {
+        case "bfloat16": return .bf16
+        case "float16": return .f16
+        case "float32": return .f32
+        default: return nil
+        }
+    }
+
     /// Bytes as "1.23 GiB".
     public static func gib(_ b: Int) -> String { String(format: "%.2f GiB", Double(b) / Double(1 << 30)) }
 

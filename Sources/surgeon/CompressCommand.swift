@@ -323,7 +323,8 @@ struct CompressCommand: ParsableCommand {
             let held = recipe.heldOut ?? 0
             let windows = min(recipe.curvatureWindows ?? nsamples, nsamples)
             let plan = CompressionPlan.make(config: config, recipe: recipe, windows: windows, heldOut: held, seqlen: seqlen,
-                                            dtype: model.dtype ?? (try? ModelLoader.compressionDTypes(model.model, requested: nil).load) ?? .f32,
+                                            dtype: model.dtype ?? (try? ModelLoader.compressionDTypes(model.model, requested: nil).load)
+                                                ?? CompressionPlan.configDType(of: model.model) ?? .f32,
                                             threads: model.threads, speeds: .measure(),
                                             machineBytes: CompressionPlan.machineMemory(), maxMemory: maxMemory.flatMap(Self.bytes),
                                             storage: try storage())

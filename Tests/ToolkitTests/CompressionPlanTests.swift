@@ -68,8 +68,12 @@ final class CompressionPlanTests: XCTestCase {
         let cfg: [String: Any] = ["architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
                                   "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
                                   "num_key_value_heads": 32, "vocab_size": 32000, "max_position_embeddings": 4096,
-                                  "rms_norm_eps": 1e-5, "hidden_act": "silu"]
+                                  "rms_norm_eps": 1e-5, "hidden_act": "silu", "torch_dtype": "bfloat16"]
         try JSONSerialization.data(withJSONObject: cfg).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        // the type the model would load in (a dry-run on a bare config plans in it)
+        XCTAssertEqual(CompressionPlan.configDType(of: dir + "/config.json"), .bf16)
+        XCTAssertEqual(CompressionPlan.configDType(of: dir), .bf16)
+        XCTAssertNil(CompressionPlan.configDType(of: Fixtures.fixture("stories260K") + "/model.safetensors"))
         let c = try CompressionPlan.config(of: dir + "/config.json")
         XCTAssertEqual(try CompressionPlan.config(of: dir).hiddenSize, 4096, "a directory with only config.json")
         let plan = CompressionPlan.make(config: c, recipe: recipe, windows: 128, heldOut: 0, seqlen: 2048, dtype: .f32, threads: 2,
