@@ -9,11 +9,7 @@ import TestSupport
 final class GroupedCurvatureTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }
 
-    func calibration(_ model: CausalLM) throws -> Calibration {
-        let V = model.config.vocabSize
-        let windows: [[Int32]] = [0, 5, 9].map { s in (0..<24).map { Int32((s + 7 * $0) % V) } }
-        return try Calibration(windows: windows, offsets: [0, 5, 9])
-    }
+    func calibration(_ model: CausalLM) throws -> Calibration { try Fixtures.smallCalibration(model) }
 
     func testGroupedFactorsEqualOnePassAndStayWithinTheBudget() throws {
         for name in ["tiny-llama", "tiny-opt"] {
