@@ -38,7 +38,7 @@ final class Sparse16ModelTests: XCTestCase {
         let out = dir + "/out"
         try ModelWriter.write(model: model, source: files, to: out, dtype: dtype)
 
-        var reloadedFiles = try ModelFiles.open(out)
+        let reloadedFiles = try ModelFiles.open(out)
         reloadedFiles.weights.weightDType = reloadedFiles.weights.nativeDType
         XCTAssertEqual(reloadedFiles.weights.weightDType, dtype)
         let reloaded = try loadModel(reloadedFiles)
@@ -50,7 +50,7 @@ final class Sparse16ModelTests: XCTestCase {
         let got = try prefillAndDecodeLogits(reloaded, ids)
 
         // float32 storages of exactly the rounded values: only the kernels differ
-        var wideFiles = try ModelFiles.open(out)
+        let wideFiles = try ModelFiles.open(out)
         wideFiles.weights.weightDType = .f32
         let wide = try loadModel(wideFiles)
         try compressStorages(model: wide, structuredMasks: structured)
