@@ -154,10 +154,11 @@ final class AdaptiveScheduleJobTests: XCTestCase {
             return ((comp.state.adaptive?.attempts ?? []), at10, offsets)
         }
         let short = try run(0.1), long = try run(0.2)
-        // 6%, then 4% to the grid point (not 12%), then 8% (the step taken, doubled) and the 2% left
+        // 6%, then 4% to the grid point (not 12%), then the 10% to the next one in one shot: the step
+        // taken, doubled (8%), would leave 2%, under half a step, and 10% is within the largest step
         let ends = long.attempts.map(\.to)
-        XCTAssertEqual(ends.count, 4)
-        for (x, y) in zip(ends, [0.06, 0.1, 0.18, 0.2]) { XCTAssertEqual(x, y, accuracy: 1e-12) }
+        XCTAssertEqual(ends.count, 3)
+        for (x, y) in zip(ends, [0.06, 0.1, 0.2]) { XCTAssertEqual(x, y, accuracy: 1e-12) }
         func plain(_ a: [ScheduleAttempt]) -> [ScheduleAttempt] { a.map { var x = $0; x.seconds = 0; return x } }
         XCTAssertEqual(plain(Array(long.attempts.prefix(short.attempts.count))), plain(short.attempts))
         XCTAssertFalse(short.at10.isEmpty)
