@@ -32,7 +32,7 @@ public enum Fixtures {
 
     /// The model at `path` with its large weights held in `dtype` (16-bit storages: no widening).
     public static func model(at path: String, dtype: WeightDType) throws -> CausalLM {
-        var files = try ModelFiles.open(path)
+        let files = try ModelFiles.open(path)
         files.weights.weightDType = dtype
         return try loadModel(files)
     }
