@@ -4,34 +4,49 @@ import Glibc
 
 /// A growable float scratch buffer, zeroed, with a stable address between growths.
 /// Hot loops take its pointer once; it never shrinks, so steady-state decoding allocates nothing.
-/// Memory comes from calloc: a large buffer's pages are the system's zero pages until written, so
-/// a KV cache sized for the whole context is resident only as far as the sequence has reached.
+/// A buffer of 1 MiB or more is an anonymous mapping: its pages are the system's zero pages until
+/// written, so a KV cache sized for the whole context is resident only as far as the sequence has
+/// reached (smaller ones come from calloc).
 public final class Buffer {
     public private(set) var pointer: UnsafeMutablePointer<Float>
     public private(set) var capacity: Int
+    private var mapped: Bool
 
     public init(_ capacity: Int = 0) {
         self.capacity = max(capacity, 1)
-        pointer = Buffer.zeroed(self.capacity)
+        (pointer, mapped) = Buffer.zeroed(self.capacity)
     }
 
-    deinit { free(pointer) }
+    deinit { Buffer.release(pointer, capacity: capacity, mapped: mapped) }
 
-    /// n zero floats (calloc); stops the process with a message when the memory is not there.
-    private static func zeroed(_ n: Int) -> UnsafeMutablePointer<Float> {
+    static let mappedBytes = 1 << 20
+
+    /// n zero floats: mmap'd (lazily zeroed pages) from `mappedBytes` up, calloc below; stops the
+    /// process with a message when the memory is not there.
+    private static func zeroed(_ n: Int) -> (UnsafeMutablePointer<Float>, Bool) {
+        let bytes = n * MemoryLayout<Float>.stride
+        if bytes >= mappedBytes {
+            let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            guard let p, p != MAP_FAILED else { fatalError("out of memory: a buffer of \(n) floats could not be mapped") }
+            return (p.bindMemory(to: Float.self, capacity: n), true)
+        }
         guard let raw = calloc(n, MemoryLayout<Float>.stride) else {
             fatalError("out of memory: a buffer of \(n) floats could not be allocated")
         }
-        return raw.bindMemory(to: Float.self, capacity: n)
+        return (raw.bindMemory(to: Float.self, capacity: n), false)
+    }
+
+    private static func release(_ p: UnsafeMutablePointer<Float>, capacity: Int, mapped: Bool) {
+        if mapped { munmap(UnsafeMutableRawPointer(p), capacity * MemoryLayout<Float>.stride) } else { free(p) }
     }
 
     /// Ensures room for n floats (contents are discarded when it grows) and returns the pointer.
     @discardableResult
     public func reserve(_ n: Int) -> UnsafeMutablePointer<Float> {
         if n > capacity {
-            free(pointer)
+            Buffer.release(pointer, capacity: capacity, mapped: mapped)
             capacity = n
-            pointer = Buffer.zeroed(n)
+            (pointer, mapped) = Buffer.zeroed(n)
         }
         return pointer
     }
