@@ -85,36 +85,38 @@ public func inverseDiagonal(fromCholesky l: inout [Double], n: Int, what: String
 public func spdInverseColumns(_ a: inout [Double], n: Int, cols: [Int], what: String) throws -> [Double] {
     let k = cols.count
     if n == 0 || k == 0 { return [Double](repeating: 0, count: n * k) }
-    var info: Int32 = 0
-    var nn = Int32(n), kk = Int32(k)
-    var uplo = Int8(UInt8(ascii: "L"))
-    dpotrf_(&uplo, &nn, &a, &nn, &info)
-    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
     var et = [Double](repeating: 0, count: n * k)   // the unit vectors, column-major [n, k]
     for (j, c) in cols.enumerated() { et[j * n + c] = 1 }
-    dpotrs_(&uplo, &nn, &kk, a, &nn, &et, &nn, &info)
-    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
-    var x = [Double](repeating: 0, count: n * k)
-    for i in 0..<n { for j in 0..<k { x[i * k + j] = et[j * n + i] } }
-    return x
+    try choleskySolve(&a, n: n, &et, k: k, what: what)
+    return rowMajor(et, n: n, k: k)
 }
 
 /// Solves a·x = b for SPD a (n×n) and b (n×k), row-major; returns x (n×k).
 public func spdSolve(_ a: [Double], n: Int, _ b: [Double], k: Int, what: String) throws -> [Double] {
     if n == 0 || k == 0 { return b }
     var m = a
-    var info: Int32 = 0
-    var nn = Int32(n), kk = Int32(k)
-    var uplo = Int8(UInt8(ascii: "L"))
-    dpotrf_(&uplo, &nn, &m, &nn, &info)
-    guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
     // LAPACK is column-major: solve with the transpose of b (k×n row-major == n×k column-major)
     var bt = [Double](repeating: 0, count: n * k)
     for i in 0..<n { for j in 0..<k { bt[j * n + i] = b[i * k + j] } }
-    dpotrs_(&uplo, &nn, &kk, m, &nn, &bt, &nn, &info)
+    try choleskySolve(&m, n: n, &bt, k: k, what: what)
+    return rowMajor(bt, n: n, k: k)
+}
+
+/// a·X = B in place: a (n×n SPD) becomes its Cholesky factor (`choleskyInPlace`), B (column-major
+/// [n, k]) becomes X (dpotrs).
+private func choleskySolve(_ a: inout [Double], n: Int, _ b: inout [Double], k: Int, what: String) throws {
+    try choleskyInPlace(&a, n: n, what: what)
+    var info: Int32 = 0
+    var nn = Int32(n), kk = Int32(k)
+    var uplo = Int8(UInt8(ascii: "L"))
+    dpotrs_(&uplo, &nn, &kk, a, &nn, &b, &nn, &info)
     guard info == 0 else { throw SurgeryError.notPositiveDefinite(what: what) }
+}
+
+/// A column-major [n, k] matrix as row-major.
+private func rowMajor(_ c: [Double], n: Int, k: Int) -> [Double] {
     var x = [Double](repeating: 0, count: n * k)
-    for i in 0..<n { for j in 0..<k { x[i * k + j] = bt[j * n + i] } }
+    for i in 0..<n { for j in 0..<k { x[i * k + j] = c[j * n + i] } }
     return x
 }
 

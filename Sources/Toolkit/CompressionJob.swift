@@ -207,10 +207,10 @@ public final class CompressionJob {
                                  speeds: speeds, machineBytes: machine, maxMemory: options.maxMemory, storage: storage)
         }
         var p = plan(options.factorStorage, speeds: MachineSpeeds(sgemm: 1, float64: 1))
-        if p.factorStorage != "memory" && options.factorStorage == .auto {
+        if p.factorStorage != .memory && options.factorStorage == .auto {
             p = plan(.auto, speeds: .measure())   // groups or spill: by this machine's speed
         }
-        if p.factorStorage == "spill" {
+        if p.factorStorage == .spill {
             let dir = (factorScratchBase as NSString).deletingLastPathComponent
             let free = (try? FileManager.default.attributesOfFileSystem(forPath: dir.isEmpty ? "." : dir))?[.systemFreeSize] as? Int
             if let free, free < p.spillBytes + p.spillBytes / 10 {
@@ -226,9 +226,9 @@ public final class CompressionJob {
             throw CompressionJobError.memoryLimit(limit: limit, others: p.peakBytes - p.factorBytes - p.modelBytes, largest: largest)
         }
         switch p.factorStorage {
-        case "spill": return (p.factorBudget, true)
-        case "groups": return (p.factorBudget, false)
-        default: return (nil, false)
+        case .spill: return (p.factorBudget, true)
+        case .groups: return (p.factorBudget, false)
+        case .memory: return (nil, false)
         }
     }
 

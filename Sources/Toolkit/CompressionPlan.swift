@@ -57,9 +57,8 @@ public struct CompressionPlan: Codable, Sendable {
     public var layerGroups: Int
     /// Scratch disk for the factors of grouped passes or the rows of a spilling pass (0: all in memory).
     public var scratchBytes: Int
-    /// Where the factors live: "memory", "groups" (a pass per layer group, factors on disk) or "spill"
-    /// (one pass, its rows on disk, each factor built when needed).
-    public var factorStorage: String
+    /// Where the factors live.
+    public var factorStorage: FactorPlacement
     /// Bytes a spilling pass would write (whether or not the plan spills).
     public var spillBytes: Int
 
@@ -81,6 +80,12 @@ public struct CompressionPlan: Codable, Sendable {
 /// plan predicts faster.
 public enum FactorStorage: String, Codable, Sendable, CaseIterable {
     case auto, groups, spill
+}
+
+/// Where a plan keeps the factors: all in memory, a pass per layer group with the factors on disk,
+/// or one pass with its rows on disk and each factor built when needed.
+public enum FactorPlacement: String, Codable, Sendable {
+    case memory, groups, spill
 }
 
 extension CompressionPlan {
@@ -108,12 +113,8 @@ extension CompressionPlan {
         }
         guard file.hasSuffix(".json"), let data = FileManager.default.contents(atPath: file),
               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        switch (json["torch_dtype"] ?? json["dtype"]) as? String {
-        case "bfloat16": return .bf16
-        case "float16": return .f16
-        case "float32": return .f32
-        default: return nil
-        }
+        let name = (json["torch_dtype"] ?? json["dtype"]) as? String
+        return WeightDType.allCases.first { $0.torchName == name }
     }
 
     /// Bytes as "1.23 GiB".
@@ -134,22 +135,22 @@ extension CompressionPlan {
         s += "  peak (estimate)       \(gib(peakBytes))" + (machineBytes > 0 ? " of \(gib(machineBytes)) on this machine" : "")
             + (maxMemory.map { ", limit the model + \(gib($0))" } ?? "") + "\n"
         switch factorStorage {
-        case "spill":
+        case .spill:
             s += "  scratch disk          \(gib(scratchBytes)) (one pass spills the factors' rows; each factor is built when needed)\n"
-        case "groups":
+        case .groups:
             s += "  scratch disk          \(gib(scratchBytes)) (the factors of \(layerGroups) layer groups, one pass per group)\n"
-        default:
+        case .memory:
             s += "  scratch disk          none (the factors are held in memory)\n"
         }
         s += "work per shot (\(windowsPerShot) windows of \(seqlen) tokens):\n"
         s += "  passes                \(tf(passFlops))\n"
-        s += factorStorage == "spill" ? "  factor builds         \(tf(factorFlops)) (each factor built for costing and for the update)\n"
+        s += factorStorage == .spill ? "  factor builds         \(tf(factorFlops)) (each factor built for costing and for the update)\n"
                                       : "  factor updates        \(tf(factorFlops))\n"
         s += "  costing (float64)     \(tf(costingFlops))\n  weight updates (f64)  \(tf(updateFlops))\n"
         s += String(format: "time (this machine: sgemm %.0f GFLOP/s, float64 Cholesky %.0f GFLOP/s): %.0f s per shot, at least %d shots, %.1f min\n",
                     sgemmRate / 1e9, float64Rate / 1e9, secondsPerShot, shots, seconds / 60)
         if fits {
-            s += "fits: yes" + (factorStorage == "spill" ? " (one pass per shot, its rows spilled to disk)"
+            s += "fits: yes" + (factorStorage == .spill ? " (one pass per shot, its rows spilled to disk)"
                                 : layerGroups > 1 ? " (in \(layerGroups) passes per shot)" : "") + "\n"
         } else {
             let limit = maxMemory.map { "--max-memory \(gib($0))" } ?? "this machine's memory less a tenth and the model"

@@ -103,7 +103,7 @@ extension CompressionPlan {
         let kind = recipe.method.traits.curvature
         let spill = spillEstimate(ls, recipe: recipe, windows: windows, seqlen: T, threads: threads)
         var peak = others + factorBytes, groups = 1, budget: Int?, fits = true
-        var stored = "memory"
+        var stored = FactorPlacement.memory
         // the surgery's memory besides the model's weights: given, or this machine's less a tenth and the model
         let limit = maxMemory ?? (machineBytes > 0 ? machineBytes - machineBytes / 10 - modelBytes : nil)
         if let limit {
@@ -118,14 +118,14 @@ extension CompressionPlan {
                 var largest = 0
                 for names in g { largest = max(largest, names.reduce(0) { $0 + (bytesOf[$1] ?? 0) }) }
                 peak = others + (groups > 1 ? largest : factorBytes)
-                if groups > 1 { stored = "groups" }
+                if groups > 1 { stored = .groups }
             }
             // past the budget: one spilling pass instead of one pass per group, when it fits and (auto) costs less
             let extraPasses = Double(max(0, groups - 1) * windows) * passFlopsPerWindow(c, kind: kind, seqlen: T) / max(speeds.sgemm, 1)
             let spillFits = left >= spill.builderBytes && kind != .identity
             let spillWins = packed == nil || spill.seconds(sgemm: speeds.sgemm) < extraPasses
             if spillFits && factorBytes > left && (storage == .spill || (storage == .auto && spillWins)) {
-                stored = "spill"
+                stored = .spill
                 budget = left
                 groups = 1
                 peak = others + spill.builderBytes
@@ -136,7 +136,7 @@ extension CompressionPlan {
         let forward = forwardFlops(c, seqlen: T)
         let passFlops = Double(groups * windows) * passFlopsPerWindow(c, kind: kind, seqlen: T) + Double(heldOut) * forward
         let sides = ls.reduce(0.0) { $0 + Double(($1.aSide ?? 0) * ($1.aSide ?? 0)) + (kind == .kfac ? Double($1.gSide * $1.gSide) : 0) }
-        let factorFlops = kind == .identity ? 0 : stored == "spill" ? spill.replayFlops : Double(windows) * f * sides
+        let factorFlops = kind == .identity ? 0 : stored == .spill ? spill.replayFlops : Double(windows) * f * sides
         let steps = plannedSteps(recipe)
         let step = steps.max() ?? recipe.targetSparsity
         var costing = 0.0, update = 0.0
@@ -156,7 +156,7 @@ extension CompressionPlan {
             }
         }
         let perShot = (passFlops + factorFlops) / max(speeds.sgemm, 1) + (costing + update) / max(speeds.float64, 1)
-            + (stored == "spill" ? spill.ioSeconds : 0)
+            + (stored == .spill ? spill.ioSeconds : 0)
         let shots = recipe.method.isLayerwise ? 1 : steps.count
         return CompressionPlan(architecture: c.architecture.rawValue, layers: ls, dtype: dtype, windowsPerShot: windows, seqlen: T,
                                threads: threads, modelBytes: modelBytes, blockLinearBytes: blockLinearBytes, factorBytes: factorBytes,
@@ -165,7 +165,7 @@ extension CompressionPlan {
                                sgemmRate: speeds.sgemm, float64Rate: speeds.float64, secondsPerShot: perShot,
                                seconds: perShot * Double(shots), machineBytes: machineBytes, fits: fits, maxMemory: maxMemory,
                                factorBudget: budget, layerGroups: groups,
-                               scratchBytes: stored == "spill" ? spill.bytes : groups > 1 ? factorBytes : 0,
+                               scratchBytes: stored == .spill ? spill.bytes : groups > 1 ? factorBytes : 0,
                                factorStorage: stored, spillBytes: spill.bytes)
     }
 

@@ -3,6 +3,16 @@ import XCTest
 import TestSupport
 
 final class ModelWriterTests: XCTestCase {
+    /// The writer's items made eagerly, the way it made them before it streamed: every parameter
+    /// as stored (block linears in their storage's tensors, the rest dense float32).
+    func storedParameterItems(_ model: CausalLM) -> [SafetensorsWriter.Item] {
+        let compressed = model.blockLinearNames.compactMap { n in model.linear(n).flatMap { $0.storageKind == .dense ? nil : (n, $0) } }
+        var items = model.namedParameters(skipping: Set(compressed.map { $0.0 + ".weight" }))
+            .map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
+        for (name, l) in compressed { items += l.storageItems(name: name) }
+        return items
+    }
+
     func testRoundTripReloadsIdentically() throws {
         let dir = Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

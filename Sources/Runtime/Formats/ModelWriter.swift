@@ -39,21 +39,13 @@ public enum ModelWriter {
     }
 }
 
-/// Every parameter as it is stored: block linears in their storage's tensors (see
-/// Weights/StorageTensors.swift), everything else as dense float32.
-public func storedParameterItems(_ model: CausalLM) -> [SafetensorsWriter.Item] {
-    let compressed = model.blockLinearNames.compactMap { n in model.linear(n).flatMap { $0.storageKind == .dense ? nil : (n, $0) } }
-    var items = model.namedParameters(skipping: Set(compressed.map { $0.0 + ".weight" }))
-        .map { SafetensorsWriter.Item(name: $0.name, tensor: $0.tensor) }
-    for (name, l) in compressed { items += l.storageItems(name: name) }
-    return items
-}
-
-/// `storedParameterItems` rounded to `dtype`, with the block linears' bytes made only when the
+/// Every parameter as it is stored (block linears in their storage's tensors, Weights/StorageTensors.swift,
+/// everything else as dense float32) rounded to `dtype`, with the block linears' bytes made only when the
 /// writer reaches them (each layer's dense weight or storage tensors, one layer at a time): writing
 /// a model holds its other parameters and one block linear's output, not a copy of every weight.
 public func storedParameterLazyItems(_ model: CausalLM, dtype: WeightDType) -> [SafetensorsWriter.LazyItem] {
     let linears = model.blockLinearNames.compactMap { n in model.linear(n).map { (n, $0) } }
+    var recent: (name: String, items: [SafetensorsWriter.Item]) = ("", [])   // the last layer whose tensors were made
     var lazy = model.namedParameters(skipping: Set(linears.map { $0.0 + ".weight" })).map { p in
         let it = SafetensorsWriter.Item(name: p.name, tensor: p.tensor).rounded(to: dtype)
         return SafetensorsWriter.LazyItem(name: it.name, dtype: it.dtype, shape: it.shape, byteCount: it.bytes.count) { it.bytes }
@@ -66,11 +58,12 @@ public func storedParameterLazyItems(_ model: CausalLM, dtype: WeightDType) -> [
                 SafetensorsWriter.Item(name: name + ".weight", tensor: l.denseWeight).rounded(to: dtype).bytes
             })
         } else {
-            // the sizes now (the storage's tensors are made and dropped), the bytes when written
+            // the sizes now (the storage's tensors are made and dropped), the bytes when written: the
+            // layer's tensors are adjacent in the sorted file, so they are made once for all of them
             for (k, it) in l.storageItems(name: name).enumerated() {
                 lazy.append(.init(name: it.name, dtype: it.dtype, shape: it.shape, byteCount: it.bytes.count) {
-                    let items = l.storageItems(name: name)
-                    return k < items.count ? items[k].bytes : []
+                    if recent.name != name { recent = (name, l.storageItems(name: name)) }
+                    return k < recent.items.count ? recent.items[k].bytes : []
                 })
             }
         }

@@ -10,43 +10,44 @@ import Glibc
 public final class Buffer {
     public private(set) var pointer: UnsafeMutablePointer<Float>
     public private(set) var capacity: Int
-    private var mapped: Bool
 
     public init(_ capacity: Int = 0) {
         self.capacity = max(capacity, 1)
-        (pointer, mapped) = Buffer.zeroed(self.capacity)
+        pointer = Buffer.zeroed(self.capacity)
     }
 
-    deinit { Buffer.release(pointer, capacity: capacity, mapped: mapped) }
+    deinit { Buffer.release(pointer, capacity: capacity) }
 
     static let mappedBytes = 1 << 20
 
+    private static func isMapped(_ n: Int) -> Bool { n * MemoryLayout<Float>.stride >= mappedBytes }
+
     /// n zero floats: mmap'd (lazily zeroed pages) from `mappedBytes` up, calloc below; stops the
     /// process with a message when the memory is not there.
-    private static func zeroed(_ n: Int) -> (UnsafeMutablePointer<Float>, Bool) {
-        let bytes = n * MemoryLayout<Float>.stride
-        if bytes >= mappedBytes {
-            let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    private static func zeroed(_ n: Int) -> UnsafeMutablePointer<Float> {
+        if isMapped(n) {
+            let p = mmap(nil, n * MemoryLayout<Float>.stride, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             guard let p, p != MAP_FAILED else { fatalError("out of memory: a buffer of \(n) floats could not be mapped") }
-            return (p.bindMemory(to: Float.self, capacity: n), true)
+            return p.bindMemory(to: Float.self, capacity: n)
         }
         guard let raw = calloc(n, MemoryLayout<Float>.stride) else {
             fatalError("out of memory: a buffer of \(n) floats could not be allocated")
         }
-        return (raw.bindMemory(to: Float.self, capacity: n), false)
+        return raw.bindMemory(to: Float.self, capacity: n)
     }
 
-    private static func release(_ p: UnsafeMutablePointer<Float>, capacity: Int, mapped: Bool) {
-        if mapped { munmap(UnsafeMutableRawPointer(p), capacity * MemoryLayout<Float>.stride) } else { free(p) }
+    /// Frees what `zeroed(capacity)` gave.
+    private static func release(_ p: UnsafeMutablePointer<Float>, capacity: Int) {
+        if isMapped(capacity) { munmap(UnsafeMutableRawPointer(p), capacity * MemoryLayout<Float>.stride) } else { free(p) }
     }
 
     /// Ensures room for n floats (contents are discarded when it grows) and returns the pointer.
     @discardableResult
     public func reserve(_ n: Int) -> UnsafeMutablePointer<Float> {
         if n > capacity {
-            Buffer.release(pointer, capacity: capacity, mapped: mapped)
+            Buffer.release(pointer, capacity: capacity)
             capacity = n
-            (pointer, mapped) = Buffer.zeroed(n)
+            pointer = Buffer.zeroed(n)
         }
         return pointer
     }
