@@ -12,6 +12,14 @@ void spotrf_(const char *uplo, const int *n, float *a, const int *lda, int *info
 void spotrs_(const char *uplo, const int *n, const int *nrhs, const float *a, const int *lda, float *b,
              const int *ldb, int *info);
 
+#include <malloc.h>
+
+// Hands the heap's free pages back to the kernel (glibc's malloc_trim; a no-op elsewhere).
+static inline void surgeon_release_free_heap(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
 
 // A spin-wait hint for the thread pool.
 static inline void surgeon_cpu_pause(void) {

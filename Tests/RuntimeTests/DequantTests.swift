@@ -40,6 +40,36 @@ final class DequantTests: XCTestCase {
         }
     }
 
+    /// The chunked 16-bit load (a few thousand elements at a time) equals dequantizing the whole
+    /// tensor to float32 and rounding it, for each block type, across chunk boundaries and a
+    /// partial last chunk (16,480 elements: two chunks of 8,192 and 96).
+    func testChunked16BitLoadEqualsWholeTensorRounding() throws {
+        var rng = SystemRandomNumberGenerator()
+        let shape = [5, 3296]   // rows of 103 blocks of 32
+        let n = shape[0] * shape[1]
+        func blocks(_ bytes: Int, scales: Int) -> [UInt8] {
+            (0..<(n / 32)).flatMap { _ in
+                (0..<scales).flatMap { _ in half(Float.random(in: -2...2, using: &rng)) }
+                    + (0..<(bytes - 2 * scales)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            }
+        }
+        let floats = (0..<n).map { _ in Float.random(in: -3...3, using: &rng) }
+        let tensors: [GGUFMetadataWriter.Tensor] = [
+            .init(name: "q4_0", shape: shape, type: .q4_0, bytes: blocks(18, scales: 1)),
+            .init(name: "q4_1", shape: shape, type: .q4_1, bytes: blocks(20, scales: 2)),
+            .init(name: "q8_0", shape: shape, type: .q8_0, bytes: blocks(34, scales: 1)),
+            .init(name: "f32", shape: shape, type: .f32, bytes: floats.withUnsafeBytes { Array($0) }),
+        ]
+        let path = Fixtures.tempDir() + "/chunks.gguf"
+        try GGUFMetadataWriter.write([("general.architecture", .string("llama"))], tensors: tensors, to: path)
+        let g = try GGUFFile(path: path)
+        for t in tensors {
+            let whole = try g.load(t.name).data
+            XCTAssertEqual(try g.load16(t.name, as: F16.self), whole.map(F16.round), t.name)
+            XCTAssertEqual(try g.load16(t.name, as: BF16.self), whole.map(BF16.round), t.name)
+        }
+    }
+
     func testHalfAndBFloat16() {
         let values: [Float] = [0, 1, -2.5, 65504, 6.1035156e-05, 3.140625]
         let f16 = values.flatMap(half)

@@ -127,6 +127,34 @@ public final class GGUFFile {
         }
         return Tensor(shape: info.shape, data: out)
     }
+
+    /// Dequantizes a tensor straight to 16-bit `Format` values, a few thousand elements at a time
+    /// through a small float32 scratch: no float32 copy of the whole tensor, whose freed space would
+    /// stay resident as a hole in the heap after loading (shape in Hugging Face order).
+    public func load16<Format: HalfFormat>(_ name: String, as format: Format.Type) throws -> [UInt16] {
+        guard let info = tensors[name] else { throw ModelError.missingTensor(file: path, tensor: name) }
+        let n = info.shape.reduce(1, *)
+        guard n > 0 else { return [] }
+        guard let raw = file.bytes(at: info.offset, count: info.byteCount), let src = raw.baseAddress else {
+            throw ModelError.offsetOutOfRange(file: path, tensor: name)
+        }
+        defer { file.release(at: info.offset, count: info.byteCount) }
+        let (be, bb) = info.type.block
+        let chunk = 256 * 32   // elements per step, a whole number of blocks of every type
+        return [UInt16](unsafeUninitializedCapacity: n) { out, count in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: chunk) { scratch in
+                guard let tmp = scratch.baseAddress else { return }
+                var i = 0
+                while i < n {
+                    let m = min(chunk, n - i)   // n is a whole number of blocks (checked on open)
+                    dequantize(info.type, src + i / be * bb, tmp, m)
+                    for j in 0..<m { out[i + j] = Format.round(tmp[j]) }
+                    i += m
+                }
+            }
+            count = n
+        }
+    }
 }
 
 /// Dequantizes `n` elements of ggml type `type` from `src` to `dst`.

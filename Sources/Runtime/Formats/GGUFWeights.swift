@@ -43,12 +43,14 @@ public final class GGUFWeights: WeightSource {
         }
     }
 
-    /// An F16 (BF16) tensor read as f16 (bf16) is kept as stored; any other is dequantized to
-    /// float32 and rounded once.
+    /// An F16 (BF16) tensor read as f16 (bf16) is kept as stored; any other is dequantized
+    /// (through float32, a chunk at a time) and rounded once.
     public func load16<Format: HalfFormat>(_ name: String, as format: Format.Type) throws -> [UInt16] {
         guard let g = hfToGGUF[name], let info = gguf.tensors[g] else { throw ModelError.missingTensor(file: origin, tensor: name) }
         guard (info.type == .f16 && Format.dtype == .f16) || (info.type == .bf16 && Format.dtype == .bf16) else {
-            return try load(name).data.map(Format.round)
+            let bits = try gguf.load16(g, as: format)
+            guard let heads = permutedHeads(name), info.shape.count == 2 else { return bits }
+            return unpermuteRoPERows(bits, rows: info.shape[0], cols: info.shape[1], heads: heads)
         }
         let n = info.shape.reduce(1, *)
         guard n > 0 else { return [] }

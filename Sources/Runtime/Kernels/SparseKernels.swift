@@ -12,8 +12,9 @@ public enum SparseKernels {
     /// Below this many tokens the sparse storages run their GEMV once per token; from it on they
     /// decompress tiles of rows and call sgemm (prefill is then as fast as dense).
     public static let gemmMinTokens = 4
-    /// Floats of one decompressed tile per thread (4 MB).
-    public static let tileFloats = 1 << 20
+    /// Floats of one decompressed tile per thread (1 MB: a hundred rows or more, enough for sgemm,
+    /// and little resident memory beside a 16-bit model's weights).
+    public static let tileFloats = 1 << 18
 }
 
 /// y[t, i] = Σ_k x[t, k] · w[i, k] (+ y if accumulate) for n rows of w and K inputs.

@@ -1,3 +1,5 @@
+import CBLAS
+
 /// A decoder-only language model: inference through a KV cache, block-by-block passes for
 /// layer-wise pruning and a training tape for the hand-written backward. Every architecture
 /// implements all three with its one block (`LlamaBlock`, `OPTBlock`), so no capability is
@@ -57,10 +59,15 @@ public func loadModel(_ files: ModelFiles) throws -> CausalLM {
 }
 
 public func loadModel(config: ModelConfig, weights: WeightSource) throws -> CausalLM {
+    let model: CausalLM
     switch config.architecture {
-    case .llama, .qwen2, .mistral: return try LlamaModel(config: config, weights: weights)
-    case .opt: return try OPTModel(config: config, weights: weights)
+    case .llama, .qwen2, .mistral: model = try LlamaModel(config: config, weights: weights)
+    case .opt: model = try OPTModel(config: config, weights: weights)
     }
+    // Loading frees temporaries (widened or un-permuted copies) between the tensors it keeps; the
+    // heap's free pages go back to the kernel instead of staying resident for the model's life.
+    surgeon_release_free_heap()
+    return model
 }
 
 /// Copies embedding rows for the given tokens.  table: [V, C]; out: [T, C]
