@@ -6,11 +6,13 @@ import CBLAS
 ///
 /// The Kronecker structure makes K_P·x cheap without K_P: Y = M·Ai (M: [p, nC] holding x at the
 /// entries, n axpys of Ai's rows) and (K_P·x)[x] = Σ_s Gp[ps[x], s]·Y[s, pc[x]], n·(nC + p) flops
-/// against n² for a dense product. `solve` factors K_P once in float32 (spotrf, half the time and
-/// memory of float64) and refines in float64 with these exact products until the residual meets
-/// float64 backward accuracy, LAPACK's dsposv criterion ‖t − K·x‖∞ ≤ ‖x‖∞·‖K‖∞·ε₆₄·√n; when
-/// float32 cannot factor K_P or refinement stalls (K_P too ill-conditioned for float32), it solves
-/// with a float64 Cholesky instead.
+/// against n² for a dense product. `solve` first runs conjugate gradients preconditioned by the rows'
+/// blocks (`conjugateGradient`, GroupSystemCG.swift), which never builds K_P; if they do not converge
+/// within their budget it factors K_P once in float32 (spotrf, half the time and memory of float64)
+/// and refines in float64 with these exact products. Both stop when the residual meets float64
+/// backward accuracy, LAPACK's dsposv criterion ‖t − K·x‖∞ ≤ ‖x‖∞·‖K‖∞·ε₆₄·√n; when float32
+/// cannot factor K_P or refinement stalls (K_P too ill-conditioned for float32), it solves with a
+/// float64 Cholesky instead.
 struct GroupSystem {
     let n: Int, p: Int, nC: Int
     let pc: [Int], ps: [Int], off: [Int]
@@ -65,9 +67,16 @@ struct GroupSystem {
         return (k, rowSums.max() ?? 0)
     }
 
-    /// x with K_P·x = t (see the type's comment) and whether it took the float64 Cholesky.  t: [n]; ai: [nC, nC]
-    func solve(_ t: [Double], ai: UnsafePointer<Double>, what: String) throws -> (x: [Double], float64: Bool) {
-        if n == 0 { return ([], false) }
+    /// How a system was solved: conjugate gradients, a float32 factor refined in float64, or a float64 factor.
+    enum Route: Equatable { case conjugateGradient, refinedFloat32, float64 }
+
+    /// x with K_P·x = t (see the type's comment), the route that solved it and its iterations
+    /// (conjugate gradients or refinement steps); `iterative: false` skips conjugate gradients.
+    /// t: [n]; ai: [nC, nC]
+    func solve(_ t: [Double], ai: UnsafePointer<Double>, what: String,
+               iterative: Bool = true) throws -> (x: [Double], route: Route, iterations: Int) {
+        if n == 0 { return ([], .refinedFloat32, 0) }
+        if iterative, let cg = conjugateGradient(t, ai: ai) { return (cg.x, .conjugateGradient, cg.iterations) }
         var (k, norm) = lowerTriangle(Float.self, ai: ai)
         // row-major lower triangle = column-major upper triangle
         var uplo = Int8(UInt8(ascii: "U"))
@@ -77,7 +86,7 @@ struct GroupSystem {
             var x = [Double](repeating: 0, count: n)
             var r = t
             let bound = norm * (Double.ulpOfOne / 2) * Double(n).squareRoot()   // LAPACK dlamch("E") = 2⁻⁵³
-            for _ in 0..<30 {
+            for step in 1...30 {
                 var d = r.map { Float($0) }
                 spotrs_(&uplo, &nn, &one, k, &nn, &d, &nn, &info)
                 guard info == 0 else { break }
@@ -90,12 +99,12 @@ struct GroupSystem {
                     xMax = max(xMax, abs(x[e]))
                 }
                 guard rMax.isFinite else { break }
-                if rMax <= xMax * bound { return (x, false) }
+                if rMax <= xMax * bound { return (x, .refinedFloat32, step) }
             }
         }
         k = []
         var kd = lowerTriangle(Double.self, ai: ai).k
-        return (try spdSolveLower(&kd, n: n, t, what: what), true)
+        return (try spdSolveLower(&kd, n: n, t, what: what), .float64, 1)
     }
 }
 

@@ -91,6 +91,8 @@ extension Compressor {
         costs = []
         // removal and (surgeon) grouped updates, layer by layer
         log("updating \(names.count) layers")
+        let updateStart = Date()
+        var solves = GroupSolveCounts()
         try parallelLayers(names.count) { i in
             guard let live = lives[i] else { return {} }
             var layer = try prunable(i)
@@ -99,13 +101,16 @@ extension Compressor {
                 let (g, a) = try curvature(i)
                 (gi, ai) = try liveInverses(layer, live: live, g: g, a: a, dampG: dG, dampA: dA)
             }
-            try applyGroupedUpdate(&layer, mask: masks[i], live: live, gi: gi, ai: ai, maxEntries: groupEntries)
+            let counts = try applyGroupedUpdate(&layer, mask: masks[i], live: live, gi: gi, ai: ai, maxEntries: groupEntries)
             lock.lock()
             defer { lock.unlock() }
             guard var lin = model.linear(names[i]) else { return {} }
             try layer.write(into: &lin)
             model.setLinear(names[i], lin)
-            return {}
+            return { solves = solves + counts }
+        }
+        if method.traits.updatesWeights {
+            log(solves.summary + String(format: ", in %.1f s", Date().timeIntervalSince(updateStart)))
         }
         return threshold
     }

@@ -62,6 +62,54 @@ final class GroupSystemTests: XCTestCase {
         }
     }
 
+    /// A system of rows whose blocks are ill-conditioned (cond(Ai) up to 1e10) but weakly coupled (Gp
+    /// close to diagonal) is solved by the block-preconditioned conjugate gradients, to the dense
+    /// float64 solution; one whose rows are coupled almost rigidly (Gp ≈ 11ᵀ: the preconditioner
+    /// misses nearly all of K_P) exhausts their budget and is factored instead, to the same solution
+    /// (within its condition number, ~1e8).
+    func testConjugateGradientsAndTheirFallback() throws {
+        var rng = SeededRandom(seed: 11)
+        let p = 5, nC = 48
+        // each row keeps a different random half of the columns
+        var pc: [Int] = [], ps: [Int] = [], off = [0]
+        for s in 0..<p {
+            for c in 0..<nC where rng.uniform() < 0.5 { pc.append(c); ps.append(s) }
+            off.append(pc.count)
+        }
+        let n = pc.count
+        XCTAssertGreaterThanOrEqual(n, GroupSystem.minIterativeEntries)
+        let t = (0..<n).map { _ in rng.normal() }
+        for coupled in [false, true] {
+            var gp = [Double](repeating: 0, count: p * p), ai = ExplicitOBS.randomSPD(nC, &rng)
+            if coupled {
+                for i in 0..<(p * p) { gp[i] = 1 }
+                for s in 0..<p { gp[s * p + s] += 1e-7 }
+            } else {
+                gp = ExplicitOBS.randomSPD(p, &rng)
+                for s in 0..<p { gp[s * p + s] += 10 }
+                // a badly scaled Ai: the row blocks absorb it
+                for i in 0..<nC { for j in 0..<nC { ai[i * nC + j] *= pow(10, Double(i + j) / Double(nC) * 2) } }
+            }
+            var k = [Double](repeating: 0, count: n * n)
+            for x in 0..<n { for y in 0..<n { k[x * n + y] = gp[ps[x] * p + ps[y]] * ai[pc[x] * nC + pc[y]] } }
+            let expected = try spdSolve(k, n: n, t, k: 1, what: "K")
+            let system = GroupSystem(n: n, p: p, nC: nC, pc: pc, ps: ps, off: off, gp: gp)
+            let got = try ai.withUnsafeBufferPointer { try system.solve(t, ai: $0.baseAddress!, what: "K") }
+            let size = expected.map(abs).max() ?? 1
+            XCTAssertLessThan(ExplicitOBS.maxAbsDiff(got.x, expected), (coupled ? 1e-4 : 1e-10) * size)
+            if coupled {
+                XCTAssertNotEqual(got.route, .conjugateGradient, "rigidly coupled rows")
+                continue
+            }
+            XCTAssertEqual(got.route, .conjugateGradient, "weakly coupled rows")
+            // the residual meets the float64 criterion the iterations promise
+            let norm = (0..<n).map { x in (0..<n).reduce(0.0) { $0 + abs(k[x * n + $1]) } }.max() ?? 0
+            let kx = (0..<n).map { x in (0..<n).reduce(0.0) { $0 + k[x * n + $1] * got.x[$1] } }
+            let rMax = zip(t, kx).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThanOrEqual(rMax, (got.x.map(abs).max() ?? 0) * norm * Double.ulpOfOne * Double(n).squareRoot())
+        }
+    }
+
     /// A well-conditioned system (cond ~1e2) is solved by the float32 factor plus refinement; one whose
     /// condition number exceeds float32's reach (1e10) falls back to float64 Cholesky. Both reach the
     /// float64 dense solution (relative to its size, scaled by the condition number for the second).
@@ -97,8 +145,8 @@ final class GroupSystemTests: XCTestCase {
             for x in 0..<n { for y in 0..<n { k[x * n + y] = gp[ps[x] * p + ps[y]] * ai[pc[x] * nC + pc[y]] } }
             let expected = try spdSolve(k, n: n, t, k: 1, what: "K")
             let system = GroupSystem(n: n, p: p, nC: nC, pc: pc, ps: ps, off: off, gp: gp)
-            let got = try ai.withUnsafeBufferPointer { try system.solve(t, ai: $0.baseAddress!, what: "K") }
-            XCTAssertEqual(got.float64, float64, "condition \(cond)")
+            let got = try ai.withUnsafeBufferPointer { try system.solve(t, ai: $0.baseAddress!, what: "K", iterative: false) }
+            XCTAssertEqual(got.route, float64 ? .float64 : .refinedFloat32, "condition \(cond)")
             let size = expected.map(abs).max() ?? 1
             XCTAssertLessThan(ExplicitOBS.maxAbsDiff(got.x, expected), 1e-13 * cond * size, "condition \(cond)")
             // the structured product is the dense one
