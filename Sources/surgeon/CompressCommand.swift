@@ -74,7 +74,7 @@ struct CompressCommand: ParsableCommand {
     var evalSeqlen: Int?
     @Option(name: .customLong("eval-every"), help: "Evaluate after every k-th shot only (and after the last; default: every shot on the linear schedule, every 10% on the adaptive one).")
     var evalEvery: Int?
-    @Option(name: .customLong("group-entries"), help: "Masked entries solved jointly per group in the unstructured / 2:4 surgeon update (default 500; the paper's 2000 is slower: the cost grows with its square).")
+    @Option(name: .customLong("group-entries"), help: "Masked entries solved jointly per group in the unstructured / 2:4 surgeon update (default 500; the paper's: 2000).")
     var groupEntries: Int?
     @Option(help: "Rank of the first-order low-rank correction after each shot (off unless given; paper: 8).")
     var lowrank: Int?
