@@ -264,8 +264,9 @@ public final class CompressionJob {
     /// Weights after the last finished shot plus the state, the recipe and the source model's
     /// identity, written atomically.
     func saveCheckpoint(model: CausalLM, state: CompressionState, recipe: CompressionRecipe, source: SourceIdentity) throws {
-        // float32, each block linear made when written (between shots every block linear is dense)
-        let items = storedParameterLazyItems(model, dtype: .f32)
+        // as held (between shots every block linear is dense, in the run's weight type: a 16-bit run's
+        // checkpoint is half the bytes of float32), each block linear made when written
+        let items = storedParameterLazyItems(model, dtype: nil)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let stateJSON = try enc.encode(CheckpointFile(recipe: recipe, source: source, state: state))

@@ -40,19 +40,21 @@ public enum ModelWriter {
 }
 
 /// Every parameter as it is stored (block linears in their storage's tensors, Weights/StorageTensors.swift,
-/// everything else as dense float32) rounded to `dtype`, with the block linears' bytes made only when the
-/// writer reaches them (each layer's dense weight or storage tensors, one layer at a time): writing
-/// a model holds its other parameters and one block linear's output, not a copy of every weight.
-public func storedParameterLazyItems(_ model: CausalLM, dtype: WeightDType) -> [SafetensorsWriter.LazyItem] {
+/// everything else as dense float32) rounded to `dtype`, or with `dtype` nil exactly as held (a dense
+/// block linear in its own value type, everything else float32), with the block linears' bytes made
+/// only when the writer reaches them (each layer's dense weight or storage tensors, one layer at a
+/// time): writing a model holds its other parameters and one block linear's output, not a copy of
+/// every weight.
+public func storedParameterLazyItems(_ model: CausalLM, dtype: WeightDType?) -> [SafetensorsWriter.LazyItem] {
     let linears = model.blockLinearNames.compactMap { n in model.linear(n).map { (n, $0) } }
     var recent: (name: String, items: [SafetensorsWriter.Item]) = ("", [])   // the last layer whose tensors were made
     var lazy = model.namedParameters(skipping: Set(linears.map { $0.0 + ".weight" })).map { p in
-        let it = SafetensorsWriter.Item(name: p.name, tensor: p.tensor).rounded(to: dtype)
+        let it = SafetensorsWriter.Item(name: p.name, tensor: p.tensor).rounded(to: dtype ?? .f32)
         return SafetensorsWriter.LazyItem(name: it.name, dtype: it.dtype, shape: it.shape, byteCount: it.bytes.count) { it.bytes }
     }
     for (name, l) in linears {
         if l.storageKind == .dense {
-            let shape = [l.outFeatures, l.inFeatures]
+            let shape = [l.outFeatures, l.inFeatures], dtype = dtype ?? l.weight.valueDType
             let size = dtype == .f32 ? 4 : 2
             lazy.append(.init(name: name + ".weight", dtype: dtype.safetensors, shape: shape, byteCount: size * shape[0] * shape[1]) {
                 SafetensorsWriter.Item(name: name + ".weight", tensor: l.denseWeight).rounded(to: dtype).bytes
