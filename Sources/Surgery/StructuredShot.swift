@@ -12,14 +12,9 @@ extension Compressor {
         let method = self.method, usesG = method.traits.usesG
         let dG = recipe.dampG, dA = recipe.dampA
         let removed = (rows: state.removedRows, cols: state.removedCols)
-        let model = self.model
-        let lock = NSLock()   // the model's layers are read and replaced under it (workers run concurrently)
+        let layers = LayerAccess(model)
         func prunable(_ name: String) throws -> PrunableLayer {
-            lock.lock()
-            let lin = model.linear(name)
-            lock.unlock()
-            guard let lin else { throw SurgeryError.invalidTarget("no layer \(name)") }
-            var l = PrunableLayer(name: name, linear: lin)
+            var l = try layers.prunable(name)
             for r in removed.rows[name] ?? [] where r < l.rows { l.removedRows[r] = true }
             for c in removed.cols[name] ?? [] where c < l.cols { l.removedCols[c] = true }
             return l
@@ -31,54 +26,30 @@ extension Compressor {
         }
         var analyses = [StructuredAnalysis?](repeating: nil, count: names.count)
         var sizes = [Int](repeating: 0, count: names.count)
-        var failure: Error?
         log("costing \(names.count) layers")
-        analyses.withUnsafeMutableBufferPointer { out in
-            sizes.withUnsafeMutableBufferPointer { size in
-                Parallel.forEach(names.count) { i in
-                    do {
-                        let l = try prunable(names[i])
-                        let f = try factorsOf(names[i])
-                        out[i] = try structuredAnalysis(l, g: f.g, a: f.a, method: method, dampG: dG, dampA: dA)
-                        size[i] = l.size
-                    } catch {
-                        lock.lock(); failure = failure ?? error; lock.unlock()
-                    }
-                }
-            }
+        try parallelLayers(names.count, progress: log, what: "costing") { i in
+            let l = try prunable(names[i])
+            let f = try factorsOf(names[i])
+            let analysis = try structuredAnalysis(l, g: f.g, a: f.a, method: method, dampG: dG, dampA: dA)
+            return { analyses[i] = analysis; sizes[i] = l.size }
         }
-        if let failure { throw failure }
         let done = analyses.compactMap { $0 }
         let total = sizes.reduce(0, +)
         let sel = selectStructures(rowCosts: done.map(\.rowCost), colCosts: done.map(\.colCost),
                                    target: Int((target * Double(total)).rounded(.down)))
         let mode = method.traits.updatesWeights ? updates : .none
         var after = [(rows: [Int], cols: [Int])](repeating: ([], []), count: names.count)
-        after.withUnsafeMutableBufferPointer { out in
-            Parallel.forEach(names.count) { i in
-                do {
-                    var l = try prunable(names[i])
-                    let newRows = sel.rows[i].filter { !l.removedRows[$0] }
-                    let newCols = sel.cols[i].filter { !l.removedCols[$0] }
-                    let f: (g: [Double]?, a: [Double]?) = mode != .none && !(newRows.isEmpty && newCols.isEmpty) ? try factorsOf(names[i]) : (nil, nil)
-                    try applyStructuredUpdate(&l, analysis: done[i], newRows: newRows, newCols: newCols, mode: mode,
-                                              g: f.g, a: f.a, dampG: dG, dampA: dA)
-                    out[i] = ((0..<l.rows).filter { l.removedRows[$0] }, (0..<l.cols).filter { l.removedCols[$0] })
-                    lock.lock()
-                    defer { lock.unlock() }
-                    guard var lin = model.linear(names[i]) else { return }
-                    do {
-                        try l.write(into: &lin)
-                        model.setLinear(names[i], lin)
-                    } catch {
-                        failure = failure ?? error   // the lock is held here
-                    }
-                } catch {
-                    lock.lock(); failure = failure ?? error; lock.unlock()
-                }
-            }
+        try parallelLayers(names.count, progress: log, what: "updating") { i in
+            var l = try prunable(names[i])
+            let newRows = sel.rows[i].filter { !l.removedRows[$0] }
+            let newCols = sel.cols[i].filter { !l.removedCols[$0] }
+            let f: (g: [Double]?, a: [Double]?) = mode != .none && !(newRows.isEmpty && newCols.isEmpty) ? try factorsOf(names[i]) : (nil, nil)
+            try applyStructuredUpdate(&l, analysis: done[i], newRows: newRows, newCols: newCols, mode: mode,
+                                      g: f.g, a: f.a, dampG: dG, dampA: dA)
+            let removedNow = ((0..<l.rows).filter { l.removedRows[$0] }, (0..<l.cols).filter { l.removedCols[$0] })
+            try layers.replace(l)
+            return { after[i] = removedNow }
         }
-        if let failure { throw failure }
         for (i, name) in names.enumerated() {
             state.removedRows[name] = after[i].rows
             state.removedCols[name] = after[i].cols

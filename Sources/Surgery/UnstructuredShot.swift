@@ -33,17 +33,8 @@ extension Compressor {
         let method = self.method, structure = self.structure, usesG = method.traits.usesG
         let dG = recipe.dampG, dA = recipe.dampA
         let groupEntries = recipe.groupEntries ?? defaultMaxGroupEntries
-        // a layer's float64 copy exists only while a worker holds it (costing, then the update); the
-        // model's layers are read and replaced under a lock
-        let model = self.model
-        let lock = NSLock()
-        func prunable(_ i: Int) throws -> PrunableLayer {
-            lock.lock()
-            let lin = model.linear(names[i])
-            lock.unlock()
-            guard let lin else { throw SurgeryError.invalidTarget("no layer \(names[i])") }
-            return PrunableLayer(name: names[i], linear: lin)
-        }
+        // a layer's float64 copy exists only while a worker holds it (costing, then the update)
+        let layers = LayerAccess(model)
         // shapes: rows, columns (with the bias column), whether a bias is there
         let shapes = try names.map { name -> (rows: Int, cols: Int, bias: Bool) in
             guard let lin = model.linear(name) else { throw SurgeryError.invalidTarget("no layer \(name)") }
@@ -58,8 +49,8 @@ extension Compressor {
         log("costing the weights of \(names.count) layers")
         var costs = [[Double]](repeating: [], count: names.count)
         var lives = [LiveParts?](repeating: nil, count: names.count)
-        try parallelLayers(names.count) { i in
-            let layer = try prunable(i)
+        try parallelLayers(names.count, progress: log, what: "costing") { i in
+            let layer = try layers.prunable(names[i])
             let (g, a) = try curvature(i)
             let live = LiveParts(layer, g: g, a: a)
             let c = try elementCosts(layer, live: live, g: g, a: a, method: method, dampG: dG, dampA: dA)
@@ -93,20 +84,16 @@ extension Compressor {
         log("updating \(names.count) layers")
         let updateStart = Date()
         var solves = GroupSolveCounts()
-        try parallelLayers(names.count) { i in
+        try parallelLayers(names.count, progress: log, what: "updating") { i in
             guard let live = lives[i] else { return {} }
-            var layer = try prunable(i)
+            var layer = try layers.prunable(names[i])
             var gi: [Double]?, ai: [Double]?
             if method.traits.updatesWeights {
                 let (g, a) = try curvature(i)
                 (gi, ai) = try liveInverses(layer, live: live, g: g, a: a, dampG: dG, dampA: dA)
             }
             let counts = try applyGroupedUpdate(&layer, mask: masks[i], live: live, gi: gi, ai: ai, maxEntries: groupEntries)
-            lock.lock()
-            defer { lock.unlock() }
-            guard var lin = model.linear(names[i]) else { return {} }
-            try layer.write(into: &lin)
-            model.setLinear(names[i], lin)
+            try layers.replace(layer)
             return { solves = solves + counts }
         }
         if method.traits.updatesWeights {
@@ -114,20 +101,4 @@ extension Compressor {
         }
         return threshold
     }
-}
-
-/// Runs body(i) for every layer on the workers; each body returns a closure that stores its result,
-/// run under a lock. The first error is rethrown.
-func parallelLayers(_ n: Int, _ body: (Int) throws -> () -> Void) throws {
-    var failure: Error?
-    let lock = NSLock()
-    Parallel.forEach(n) { i in
-        do {
-            let store = try body(i)
-            lock.lock(); store(); lock.unlock()
-        } catch {
-            lock.lock(); failure = failure ?? error; lock.unlock()
-        }
-    }
-    if let failure { throw failure }
 }
