@@ -82,7 +82,8 @@ final class CompressDTypeTests: XCTestCase {
     }
 
     /// A 16-bit run interrupted after shot 1 resumes from its checkpoint in its type and ends with
-    /// the weights of the uninterrupted run.
+    /// the weights of the uninterrupted run; the checkpoint holds the block linears as they are held,
+    /// in 16 bits (half the bytes of float32), and the rest in float32.
     func testSixteenBitRunResumes() throws {
         let dir = Fixtures.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -103,6 +104,12 @@ final class CompressDTypeTests: XCTestCase {
         _ = try comp.runShot(1)
         XCTAssertTrue(job.opened.model.blockLinearNames.allSatisfy { job.opened.model.linear($0)?.weight.valueDType == .bf16 })
         try job.saveCheckpoint(model: job.opened.model, state: comp.state, recipe: comp.recipe, source: SourceIdentity.of(job.opened.files))
+        let file = try SafetensorsFile(path: dir + "/out.partial/weights.safetensors")
+        for n in job.opened.model.blockLinearNames {
+            XCTAssertEqual(file.storedDType(of: n + ".weight"), .bf16, n)
+            XCTAssertEqual(try file.load(n + ".weight").data, job.opened.model.linear(n)?.denseWeight.data, n)
+        }
+        XCTAssertEqual(file.storedDType(of: "model.norm.weight"), .f32)
         var r = o
         r.resume = true
         let resumed = try CompressionJob(opened: try open(), options: r).run()

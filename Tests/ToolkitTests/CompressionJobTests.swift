@@ -88,37 +88,6 @@ final class CompressionJobTests: XCTestCase {
         XCTAssertThrowsError(try CompressionJob(opened: opened, options: o).run()) { XCTAssertTrue("\($0)".contains("overwrite")) }
     }
 
-    /// A 16-bit run's checkpoint holds its block linears as they are held, in 16 bits (half the bytes
-    /// of float32), and the rest in float32; resuming from it gives exactly the uninterrupted run.
-    func testSixteenBitCheckpointIsExactAndHalfSize() throws {
-        let dir = Fixtures.tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let open = { try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true, dtype: .f16) }
-        let o = options(dir + "/out")
-        let job = CompressionJob(opened: try open(), options: o)
-        let (cal, recipe) = try job.loadCalibration()
-        let comp = try Compressor(model: job.opened.model, recipe: recipe, calibration: cal)
-        _ = try comp.runShot(1)
-        try job.saveCheckpoint(model: job.opened.model, state: comp.state, recipe: comp.recipe, source: SourceIdentity.of(job.opened.files))
-        let file = try SafetensorsFile(path: dir + "/out.partial/weights.safetensors")
-        let model = job.opened.model
-        XCTAssertFalse(model.blockLinearNames.isEmpty)
-        for n in model.blockLinearNames {
-            XCTAssertEqual(file.storedDType(of: n + ".weight"), .f16, n)
-            XCTAssertEqual(try file.load(n + ".weight").data, model.linear(n)?.denseWeight.data, n)
-        }
-        XCTAssertEqual(file.storedDType(of: "model.norm.weight"), .f32)
-        var r = o
-        r.resume = true
-        let resumed = try CompressionJob(opened: try open(), options: r).run()
-        XCTAssertEqual(resumed.report.shots.map(\.shot), [1, 2])
-        var full = o
-        full.output = dir + "/full"
-        _ = try CompressionJob(opened: try open(), options: full).run()
-        let a = try ModelLoader.model(dir + "/out", dtype: nil), b = try ModelLoader.model(dir + "/full", dtype: nil)
-        for n in a.blockLinearNames { XCTAssertEqual(a.linear(n)?.denseWeight.data, b.linear(n)?.denseWeight.data, n) }
-    }
-
     func testMissingCalibrationIsAClearError() throws {
         let opened = try ModelLoader.open(Fixtures.fixture("stories260K"), requireTokenizer: true)
         var o = options(Fixtures.tempDir() + "/x")
