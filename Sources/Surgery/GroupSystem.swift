@@ -21,24 +21,55 @@ struct GroupSystem {
     /// Y = M·Ai: [p, nC] with M holding x at the entries.  x: [n]; ai: [nC, nC]
     func spread(_ x: [Double], ai: UnsafePointer<Double>) -> [Double] {
         var y = [Double](repeating: 0, count: p * nC)
+        spread(x, ai: ai, into: &y)
+        return y
+    }
+
+    /// Y = M·Ai into y ([p, nC], overwritten).  x: [n]; ai: [nC, nC]
+    func spread(_ x: [Double], ai: UnsafePointer<Double>, into y: inout [Double]) {
+        let n = self.n, nC = self.nC
         y.withUnsafeMutableBufferPointer { yp in
             guard let yb = yp.baseAddress else { return }
+            yb.update(repeating: 0, count: yp.count)
             for e in 0..<n where x[e] != 0 { cblas_daxpy(Int32(nC), x[e], ai + pc[e] * nC, 1, yb + ps[e] * nC, 1) }
         }
-        return y
     }
 
     /// K_P·x.  x: [n]; ai: [nC, nC]
     func multiply(_ x: [Double], ai: UnsafePointer<Double>) -> [Double] {
-        let y = spread(x, ai: ai)
-        var out = [Double](repeating: 0, count: n)
-        for e in 0..<n {
-            let gRow = ps[e] * p, c = pc[e]
-            var s = 0.0
-            for t in 0..<p { s += gp[gRow + t] * y[t * nC + c] }
-            out[e] = s
-        }
+        var y = [Double](repeating: 0, count: p * nC), out = [Double](repeating: 0, count: n)
+        multiply(x, ai: ai, scratch: &y, into: &out)
         return out
+    }
+
+    /// K_P·x into `out`, with `scratch` ([p, nC]) for Y = M·Ai.  x, out: [n]
+    func multiply(_ x: [Double], ai: UnsafePointer<Double>, scratch y: inout [Double], into out: inout [Double]) {
+        spread(x, ai: ai, into: &y)
+        let n = self.n, p = self.p, nC = self.nC
+        y.withUnsafeBufferPointer { yb in
+            gp.withUnsafeBufferPointer { g in
+                for e in 0..<n {
+                    let gRow = ps[e] * p, c = pc[e]
+                    var s = 0.0
+                    for u in 0..<p { s += g[gRow + u] * yb[u * nC + c] }
+                    out[e] = s
+                }
+            }
+        }
+    }
+
+    /// LAPACK dsposv's stopping rule, shared by refinement and conjugate gradients: r ← t − K·x from
+    /// kx = K·x, then whether ‖r‖∞ ≤ ‖x‖∞·‖K‖∞·ε₆₄·√n (`norm` = ‖K‖∞; LAPACK dlamch("E") = 2⁻⁵³);
+    /// nil when r is not finite.  t, kx, x, r: [n]
+    func residual(_ t: [Double], kx: [Double], x: [Double], norm: Double, into r: inout [Double]) -> Bool? {
+        var rMax = 0.0, xMax = 0.0
+        for e in 0..<n {
+            r[e] = t[e] - kx[e]
+            rMax = max(rMax, abs(r[e]))
+            xMax = max(xMax, abs(x[e]))
+        }
+        guard rMax.isFinite else { return nil }
+        return rMax <= xMax * norm * (Double.ulpOfOne / 2) * Double(n).squareRoot()
     }
 
     /// K_P[x, y] for y ≤ x (row-major lower triangle; the rest stays 0), as T.  ai: [nC, nC]
@@ -83,23 +114,16 @@ struct GroupSystem {
         var nn = Int32(n), one: Int32 = 1, info: Int32 = 0
         spotrf_(&uplo, &nn, &k, &nn, &info)
         if info == 0 {
-            var x = [Double](repeating: 0, count: n)
-            var r = t
-            let bound = norm * (Double.ulpOfOne / 2) * Double(n).squareRoot()   // LAPACK dlamch("E") = 2⁻⁵³
+            var x = [Double](repeating: 0, count: n), r = t
+            var y = [Double](repeating: 0, count: p * nC), kx = [Double](repeating: 0, count: n)
             for step in 1...30 {
                 var d = r.map { Float($0) }
                 spotrs_(&uplo, &nn, &one, k, &nn, &d, &nn, &info)
                 guard info == 0 else { break }
                 for e in 0..<n { x[e] += Double(d[e]) }
-                let kx = multiply(x, ai: ai)
-                var rMax = 0.0, xMax = 0.0
-                for e in 0..<n {
-                    r[e] = t[e] - kx[e]
-                    rMax = max(rMax, abs(r[e]))
-                    xMax = max(xMax, abs(x[e]))
-                }
-                guard rMax.isFinite else { break }
-                if rMax <= xMax * bound { return (x, .refinedFloat32, step) }
+                multiply(x, ai: ai, scratch: &y, into: &kx)
+                guard let converged = residual(t, kx: kx, x: x, norm: norm, into: &r) else { break }
+                if converged { return (x, .refinedFloat32, step) }
             }
         }
         k = []

@@ -19,7 +19,6 @@ extension GroupSystem {
         guard n >= Self.minIterativeEntries else { return nil }
         guard let blocks = rowBlocks(ai: ai) else { return nil }
         let norm = infinityNorm(ai: ai)
-        let bound = norm * (Double.ulpOfOne / 2) * Double(n).squareRoot()
         let tMax = t.reduce(0.0) { max($0, abs($1)) }
         guard tMax.isFinite else { return nil }
         if tMax == 0 { return ([Double](repeating: 0, count: n), 0) }
@@ -28,11 +27,10 @@ extension GroupSystem {
         for s in 0..<p { blockFlops += (off[s + 1] - off[s]) * (off[s + 1] - off[s]) }
         let iterationFlops = 2 * n * (nC + p) + 4 * blockFlops + 10 * n
         let maxIterations = max(20, n * n * n / 18 / iterationFlops)
-        var x = [Double](repeating: 0, count: n), r = t, z = t, d = [Double](repeating: 0, count: n)
-        var q = [Double](repeating: 0, count: n)
+        var x = [Double](repeating: 0, count: n), r = t, z = t, q = [Double](repeating: 0, count: n)
         var y = [Double](repeating: 0, count: p * nC)
         blocks.precondition(&z, system: self)
-        d = z
+        var d = z
         var rz = dot(r, z)
         for iteration in 1...maxIterations {
             multiply(d, ai: ai, scratch: &y, into: &q)
@@ -43,16 +41,10 @@ extension GroupSystem {
             if iteration % 5 == 0 {
                 // the true residual replaces the recurrence's (which drifts) and decides convergence
                 multiply(x, ai: ai, scratch: &y, into: &q)
-                var rMax = 0.0, xMax = 0.0
-                for e in 0..<n {
-                    r[e] = t[e] - q[e]
-                    rMax = max(rMax, abs(r[e]))
-                    xMax = max(xMax, abs(x[e]))
-                }
-                guard rMax.isFinite else { return nil }
-                if rMax <= xMax * bound { return (x, iteration) }
+                guard let converged = residual(t, kx: q, x: x, norm: norm, into: &r) else { return nil }
+                if converged { return (x, iteration) }
             }
-            z = r
+            for e in 0..<n { z[e] = r[e] }
             blocks.precondition(&z, system: self)
             let rzNext = dot(r, z)
             guard rzNext.isFinite else { return nil }
@@ -61,24 +53,6 @@ extension GroupSystem {
             for e in 0..<n { d[e] = z[e] + beta * d[e] }
         }
         return nil
-    }
-
-    /// K_P·x into `out`, with `scratch` ([p, nC]) for Y = M·Ai.  x, out: [n]
-    func multiply(_ x: [Double], ai: UnsafePointer<Double>, scratch y: inout [Double], into out: inout [Double]) {
-        let n = self.n, p = self.p, nC = self.nC
-        y.withUnsafeMutableBufferPointer { yp in
-            guard let yb = yp.baseAddress else { return }
-            yb.update(repeating: 0, count: p * nC)
-            for e in 0..<n where x[e] != 0 { cblas_daxpy(Int32(nC), x[e], ai + pc[e] * nC, 1, yb + ps[e] * nC, 1) }
-            gp.withUnsafeBufferPointer { g in
-                for e in 0..<n {
-                    let gRow = ps[e] * p, c = pc[e]
-                    var s = 0.0
-                    for u in 0..<p { s += g[gRow + u] * yb[u * nC + c] }
-                    out[e] = s
-                }
-            }
-        }
     }
 
     /// ‖K_P‖∞ = max_x Σ_y |Gp[s_x, s_y]|·|Ai[c_x, c_y]| (n² flops, nothing stored).  ai: [nC, nC]
