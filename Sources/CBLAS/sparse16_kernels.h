@@ -92,17 +92,18 @@ static const uint8_t surgeon_24_bf16_control[2][256][32] __attribute__((aligned(
 // bf16, 16 inputs (8 values, two position bytes) per step: the 8 values in both lanes, two shuffles.
 #define SURGEON_24_BF16_STEP(A, B, M)                                                                         \
     {                                                                                                         \
+        unsigned code = p16[M];                                                                               \
         __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(v0 + 8 * (M))));            \
-        __m256i c0 = _mm256_load_si256((const __m256i *)surgeon_24_bf16_control[0][pb[2 * (M)]]);             \
-        __m256i c1 = _mm256_load_si256((const __m256i *)surgeon_24_bf16_control[1][pb[2 * (M) + 1]]);         \
+        __m256i c0 = _mm256_load_si256((const __m256i *)surgeon_24_bf16_control[0][code & 0xFF]);             \
+        __m256i c1 = _mm256_load_si256((const __m256i *)surgeon_24_bf16_control[1][code >> 8]);               \
         A = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_shuffle_epi8(v, c0)), _mm256_loadu_ps(x + 16 * (M)), A); \
         B = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_shuffle_epi8(v, c1)), _mm256_loadu_ps(x + 16 * (M) + 8), B); \
     }
 // f16, 8 inputs (4 values, one position byte) per step: 8 halves shuffled, then widened.
-#define SURGEON_24_F16_STEP(A, K)                                                                             \
+#define SURGEON_24_F16_STEP(A, K, CODE)                                                                       \
     {                                                                                                         \
         __m128i v = _mm_loadl_epi64((const __m128i *)(v0 + 4 * (K)));                                        \
-        __m128i c = _mm_load_si128((const __m128i *)surgeon_24_f16_control[pb[K]]);                           \
+        __m128i c = _mm_load_si128((const __m128i *)surgeon_24_f16_control[CODE]);                            \
         A = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_shuffle_epi8(v, c)), _mm256_loadu_ps(x + 8 * (K)), A);         \
     }
 
@@ -112,7 +113,9 @@ static inline void surgeon_gemv24_16_avx2(const float *x, long C, const uint16_t
     long nv = 2 * ((C + 3) / 4), nw = (nv + 15) / 16, nb = C / 16;
     for (long r = r0; r < r1; r++) {
         const uint16_t *v0 = vals + r * nv;
-        const uint8_t *pb = (const uint8_t *)(pos + r * nw);   // position words are little-endian bytes
+        // the position word's bytes in order (little-endian): byte k covers inputs 8k..<8k+8
+        const uint32_t *p32 = pos + r * nw;
+        const uint16_t *p16 = (const uint16_t *)p32;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         long m = 0;
         if (bf16) {
@@ -125,14 +128,16 @@ static inline void surgeon_gemv24_16_avx2(const float *x, long C, const uint16_t
         } else {
             for (; m + 2 <= nb; m += 2) {
                 _mm_prefetch((const char *)(v0 + 8 * m) + 2048, _MM_HINT_T0);
-                SURGEON_24_F16_STEP(a0, 2 * m)
-                SURGEON_24_F16_STEP(a1, 2 * m + 1)
-                SURGEON_24_F16_STEP(a2, 2 * m + 2)
-                SURGEON_24_F16_STEP(a3, 2 * m + 3)
+                uint32_t code = p32[m >> 1];
+                SURGEON_24_F16_STEP(a0, 2 * m, code & 0xFF)
+                SURGEON_24_F16_STEP(a1, 2 * m + 1, (code >> 8) & 0xFF)
+                SURGEON_24_F16_STEP(a2, 2 * m + 2, (code >> 16) & 0xFF)
+                SURGEON_24_F16_STEP(a3, 2 * m + 3, code >> 24)
             }
             if (m < nb) {
-                SURGEON_24_F16_STEP(a0, 2 * m)
-                SURGEON_24_F16_STEP(a1, 2 * m + 1)
+                unsigned code = p16[m];
+                SURGEON_24_F16_STEP(a0, 2 * m, code & 0xFF)
+                SURGEON_24_F16_STEP(a1, 2 * m + 1, code >> 8)
             }
         }
         float s = surgeon_hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3))) +
