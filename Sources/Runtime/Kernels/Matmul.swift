@@ -20,11 +20,23 @@ public func matmulWT(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Flo
 }
 
 /// c[M, N] = alpha · op(a) · op(b) + beta · c — a thin, named wrapper over sgemm (row-major).
+/// One row (M = 1: decode's attention scores and values, per head and token) goes to sgemv, which
+/// does not pack its operands: sgemm's packing was ~10% of a one-thread decode.
 @inline(__always)
 public func sgemm(transA: Bool, transB: Bool, M: Int, N: Int, K: Int, alpha: Float = 1,
                   _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                   beta: Float = 0, _ c: UnsafeMutablePointer<Float>, ldc: Int) {
     if M == 0 || N == 0 { return }
+    if M == 1 && K > 0 {
+        // c[0, :] = alpha · op(b)ᵀ-times-a: op(b) is [K, N]; a's K entries are a row (or, transposed, a column of stride lda)
+        let incA = Int32(transA ? lda : 1)
+        if transB {   // b: [N, K]
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(N), Int32(K), alpha, b, Int32(ldb), a, incA, beta, c, 1)
+        } else {      // b: [K, N]
+            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(K), Int32(N), alpha, b, Int32(ldb), a, incA, beta, c, 1)
+        }
+        return
+    }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(M), Int32(N), Int32(K), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
