@@ -89,10 +89,28 @@ static const uint8_t surgeon_24_f16_control[256][16] __attribute__((aligned(16))
 static const uint8_t surgeon_24_bf16_control[2][256][32] __attribute__((aligned(32))) = {
     {SURGEON_24_X256(SURGEON_24_ROW32, 0)}, {SURGEON_24_X256(SURGEON_24_ROW32, 1)}};
 
+#undef SURGEON_24_X256
+#undef SURGEON_24_X16
+#undef SURGEON_24_X4
+#undef SURGEON_24_ROW32
+#undef SURGEON_24_B8
+#undef SURGEON_24_ROW16
+#undef SURGEON_24_B
+#undef SURGEON_24_H
+#undef SURGEON_24_Q
+#undef SURGEON_24_G
+
+/// Two position bytes as one load (memcpy: no aliasing of the uint32 words).
+static inline unsigned surgeon_24_load_u16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
 // bf16, 16 inputs (8 values, two position bytes) per step: the 8 values in both lanes, two shuffles.
 #define SURGEON_24_BF16_STEP(A, B, M)                                                                         \
     {                                                                                                         \
-        unsigned code = p16[M];                                                                               \
+        unsigned code = surgeon_24_load_u16(pb + 2 * (M));                                                    \
         __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(v0 + 8 * (M))));            \
         __m256i c0 = _mm256_load_si256((const __m256i *)surgeon_24_bf16_control[0][code & 0xFF]);             \
         __m256i c1 = _mm256_load_si256((const __m256i *)surgeon_24_bf16_control[1][code >> 8]);               \
@@ -113,9 +131,8 @@ static inline void surgeon_gemv24_16_avx2(const float *x, long C, const uint16_t
     long nv = 2 * ((C + 3) / 4), nw = (nv + 15) / 16, nb = C / 16;
     for (long r = r0; r < r1; r++) {
         const uint16_t *v0 = vals + r * nv;
-        // the position word's bytes in order (little-endian): byte k covers inputs 8k..<8k+8
-        const uint32_t *p32 = pos + r * nw;
-        const uint16_t *p16 = (const uint16_t *)p32;
+        // the position words' bytes in order (little-endian): byte k covers inputs 8k..<8k+8
+        const uint8_t *pb = (const uint8_t *)(pos + r * nw);
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         long m = 0;
         if (bf16) {
@@ -128,14 +145,15 @@ static inline void surgeon_gemv24_16_avx2(const float *x, long C, const uint16_t
         } else {
             for (; m + 2 <= nb; m += 2) {
                 _mm_prefetch((const char *)(v0 + 8 * m) + 2048, _MM_HINT_T0);
-                uint32_t code = p32[m >> 1];
+                uint32_t code;
+                memcpy(&code, pb + 2 * m, 4);
                 SURGEON_24_F16_STEP(a0, 2 * m, code & 0xFF)
                 SURGEON_24_F16_STEP(a1, 2 * m + 1, (code >> 8) & 0xFF)
                 SURGEON_24_F16_STEP(a2, 2 * m + 2, (code >> 16) & 0xFF)
                 SURGEON_24_F16_STEP(a3, 2 * m + 3, code >> 24)
             }
             if (m < nb) {
-                unsigned code = p16[m];
+                unsigned code = surgeon_24_load_u16(pb + 2 * m);
                 SURGEON_24_F16_STEP(a0, 2 * m, code & 0xFF)
                 SURGEON_24_F16_STEP(a1, 2 * m + 1, code >> 8)
             }
