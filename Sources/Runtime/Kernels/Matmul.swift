@@ -9,14 +9,9 @@ public func matmulWT(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePointer<Flo
                      T: Int, C: Int, rows: Range<Int>, accumulate: Bool = false) {
     let n = rows.count
     if n == 0 || T == 0 { return }
-    let beta: Float = accumulate ? 1 : 0
-    if T == 1 {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(C), 1, w + rows.lowerBound * C, Int32(C),
-                    x, 1, beta, y + rows.lowerBound, 1)
-    } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(n), Int32(C), 1,
-                    x, Int32(ldx), w + rows.lowerBound * C, Int32(C), beta, y + rows.lowerBound, Int32(ldy))
-    }
+    // one token (T = 1) is a GEMV: the wrapper below sends it to sgemv
+    sgemm(transA: false, transB: true, M: T, N: n, K: C, x, lda: ldx, w + rows.lowerBound * C, ldb: C,
+          beta: accumulate ? 1 : 0, y + rows.lowerBound, ldc: ldy)
 }
 
 /// c[M, N] = alpha · op(a) · op(b) + beta · c — a thin, named wrapper over sgemm (row-major).

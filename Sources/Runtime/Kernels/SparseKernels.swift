@@ -28,12 +28,7 @@ public func matmulWTStrided(_ x: UnsafePointer<Float>, ldx: Int, _ w: UnsafePoin
         if !accumulate { for t in 0..<T { (y + t * ldy).update(repeating: 0, count: n) } }
         return
     }
-    if T == 1 {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(K), 1, w, Int32(ldw), x, 1, beta, y, 1)
-    } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(n), Int32(K), 1,
-                    x, Int32(ldx), w, Int32(ldw), beta, y, Int32(ldy))
-    }
+    sgemm(transA: false, transB: true, M: T, N: n, K: K, x, lda: ldx, w, ldb: ldw, beta: beta, y, ldc: ldy)   // T = 1: sgemv
 }
 
 /// Prefill for storages without a dense copy: rows are decompressed tile by tile into this
