@@ -28,7 +28,8 @@ extension Compressor {
             let shotIndex = state.completedShots + 1
             let corrections = try lowRankCorrection(shot: shotIndex, isLast: isLast)
             guard let after = try heldOutLoss() else { throw SurgeryError.noCalibrationData("no held-out windows") }
-            let bound = rule.bound(step: step, from: from, loss: losses.current, denseLoss: losses.dense)
+            let bound = rule.bound(step: step, from: from, loss: losses.current, denseLoss: losses.dense,
+                                   lastRate: AdaptiveSchedule.lastRate(ad.attempts))
             let rise = after - losses.current
             var attempt = ScheduleAttempt(attempt: ad.attempts.count + 1, from: from, to: to, lossBefore: losses.current,
                                           lossAfter: after, bound: bound, verdict: .accepted, freshCurvature: fresh, seconds: 0)

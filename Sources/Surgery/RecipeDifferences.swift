@@ -39,6 +39,7 @@ extension CompressionRecipe {
             check(.adaptive, k + ".min_rate", old.minRate, new.minRate, plain)
             check(.adaptive, k + ".rate_factor", old.rateFactor, new.rateFactor, plain)
             check(.adaptive, k + ".grid", old.grid, new.grid) { $0.map(plain) ?? "none" }
+            check(.adaptive, k + ".step_rate_factor", old.stepRateFactor, new.stepRateFactor) { $0.map(plain) ?? "none" }
         default:
             check(.adaptive, nil, checkpoint.adaptive, adaptive) { $0 == nil ? "none" : "set" }
         }

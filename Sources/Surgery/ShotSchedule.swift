@@ -15,10 +15,13 @@ public enum ShotSchedule: String, Codable, Sendable, CaseIterable {
 /// A shot from sparsity s₀ to s₁ = s₀ + Δ is accepted when the held-out loss (mean next-token
 /// cross-entropy on windows the curvature never sees) rises by at most
 ///
-///     bound(Δ) = Δ · max(minRate, rateFactor · (L(s₀) − L(0)) / s₀)      (nats; s₀ = 0: minRate)
+///     bound(Δ) = Δ · max(minRate, rateFactor · (L(s₀) − L(0)) / s₀, stepRateFactor · r)   (nats; s₀ = 0: minRate)
 ///
 /// — a rise rate no steeper than `rateFactor` times the average rate so far, and never refused
-/// below `minRate` nats per unit of sparsity. A rejected shot is undone (the weights and state of
+/// below `minRate` nats per unit of sparsity. With `stepRateFactor` set, also `stepRateFactor` times
+/// r, the rate of the last accepted step (its rise over its step): a loss curve that steepens
+/// smoothly (unstructured and 2:4 near 50%, where the average rate falls far behind the local one)
+/// is followed, while a jump to many times the previous step's rate is still refused. A rejected shot is undone (the weights and state of
 /// s₀ restored, the curvature kept: it was measured there) and retried with Δ/2, down to `minStep`;
 /// a shot at `minStep` is accepted whatever it costs (and marked so). After a shot that rose by at
 /// most half its bound the step grows by `growth`, up to `maxStep`. A shot that would leave less
@@ -37,9 +40,12 @@ public struct AdaptiveSchedule: Codable, Sendable, Equatable {
     public var rateFactor: Double
     /// Shots land on every multiple of this (1/n for a whole n; absent in older files: no grid).
     public var grid: Double?
+    /// Multiple of the last accepted step's rise rate the bound also allows (absent: not used, as in
+    /// older files).
+    public var stepRateFactor: Double?
 
     public init(firstStep: Double, minStep: Double, maxStep: Double, growth: Double = 1.5, minRate: Double = 4,
-                rateFactor: Double = 3, grid: Double? = nil) {
+                rateFactor: Double = 3, grid: Double? = nil, stepRateFactor: Double? = nil) {
         self.firstStep = firstStep
         self.minStep = minStep
         self.maxStep = maxStep
@@ -47,18 +53,28 @@ public struct AdaptiveSchedule: Codable, Sendable, Equatable {
         self.minRate = minRate
         self.rateFactor = rateFactor
         self.grid = grid
+        self.stepRateFactor = stepRateFactor
     }
 
     enum CodingKeys: String, CodingKey {
         case growth, grid
         case firstStep = "first_step", minStep = "min_step", maxStep = "max_step", minRate = "min_rate", rateFactor = "rate_factor"
+        case stepRateFactor = "step_rate_factor"
     }
 
     /// The bound on the held-out loss rise of a step of `step` from sparsity `from`, where the
-    /// held-out loss is `loss` and was `denseLoss` before the first shot.
-    public func bound(step: Double, from: Double, loss: Double, denseLoss: Double) -> Double {
-        let rate = from > 0 ? max(minRate, rateFactor * max(0, loss - denseLoss) / from) : minRate
+    /// held-out loss is `loss` and was `denseLoss` before the first shot, and the last accepted step
+    /// rose at `lastRate` nats per unit of sparsity (nil before the first).
+    public func bound(step: Double, from: Double, loss: Double, denseLoss: Double, lastRate: Double? = nil) -> Double {
+        var rate = from > 0 ? max(minRate, rateFactor * max(0, loss - denseLoss) / from) : minRate
+        if let stepRateFactor, let lastRate, lastRate.isFinite { rate = max(rate, stepRateFactor * lastRate) }
         return step * rate
+    }
+
+    /// The rise rate (nats per unit of sparsity) of the last accepted attempt, nil before the first.
+    public static func lastRate(_ attempts: [ScheduleAttempt]) -> Double? {
+        guard let a = attempts.last(where: { $0.verdict != .rejected }), a.to > a.from else { return nil }
+        return max(0, a.lossAfter - a.lossBefore) / (a.to - a.from)
     }
 
     /// The step after an accepted shot that rose by `rise` against `bound`.
@@ -102,6 +118,9 @@ public struct AdaptiveSchedule: Codable, Sendable, Equatable {
         guard growth >= 1, growth <= 4 else { throw bad("growth must be between 1 and 4 (got \(growth))") }
         guard minRate > 0, minRate.isFinite else { throw bad("min_rate must be finite and > 0 (got \(minRate))") }
         guard rateFactor >= 1, rateFactor.isFinite else { throw bad("rate_factor must be finite and ≥ 1 (got \(rateFactor))") }
+        if let f = stepRateFactor, !(f >= 1 && f.isFinite) {
+            throw bad("step_rate_factor must be finite and ≥ 1 (got \(f))")
+        }
         if let grid {
             let n = 1 / grid
             guard grid > 0, grid < 1, n.isFinite, abs(n - n.rounded()) < 1e-6 else {
@@ -125,7 +144,7 @@ public enum DefaultSchedule {
         let first = firstStep(structure)
         return structure == .rowsColumns
             ? AdaptiveSchedule(firstStep: first, minStep: first / 8, maxStep: 0.05, grid: 0.1)
-            : AdaptiveSchedule(firstStep: first, minStep: first / 8, maxStep: 0.1, minRate: 2, grid: 0.1)
+            : AdaptiveSchedule(firstStep: first, minStep: first / 8, maxStep: 0.1, minRate: 2, grid: 0.1, stepRateFactor: 3)
     }
 
     /// Windows per curvature estimate of the default surgeon run: half the calibration windows, the

@@ -17,6 +17,43 @@ final class ShotScheduleTests: XCTestCase {
         XCTAssertEqual(rule.bound(step: 0.025, from: 0.1, loss: 3.4, denseLoss: 3.5), 0.1, accuracy: 1e-12)
     }
 
+    /// The element default also allows 3x the last accepted step's rate: the first unstructured draw
+    /// (docs/results.md) rose 0.0021, 0.0140, 0.0719, 0.1178 nats over its 10% steps to 40%, then
+    /// 0.2034 from 40% to 50% — over the average-rate bound (0.2) but within 3 × 1.178 nats/unit.
+    func testElementBoundFollowsTheLastStepsRate() throws {
+        let el = DefaultSchedule.adaptive(.unstructured)
+        XCTAssertEqual(el.stepRateFactor, 3)
+        XCTAssertNil(DefaultSchedule.adaptive(.rowsColumns).stepRateFactor, "rows-columns keeps the measured average-rate rule")
+        let dense = 3.2332
+        let rises = [0.0021, 0.0140, 0.0719, 0.1178]
+        var attempts: [ScheduleAttempt] = []
+        var loss = dense
+        for (i, r) in rises.enumerated() {
+            attempts.append(ScheduleAttempt(attempt: i + 1, from: 0.1 * Double(i), to: 0.1 * Double(i + 1), lossBefore: loss,
+                                            lossAfter: loss + r, bound: 0.2, verdict: .accepted, freshCurvature: true, seconds: 1))
+            loss += r
+        }
+        // a rejected attempt after the last accepted one does not count
+        attempts.append(ScheduleAttempt(attempt: 5, from: 0.4, to: 0.5, lossBefore: loss, lossAfter: loss + 9,
+                                        bound: 0.1, verdict: .rejected, freshCurvature: true, seconds: 1))
+        let last = try XCTUnwrap(AdaptiveSchedule.lastRate(attempts))
+        XCTAssertEqual(last, 1.178, accuracy: 1e-9)
+        let b = el.bound(step: 0.1, from: 0.4, loss: loss, denseLoss: dense, lastRate: last)
+        XCTAssertEqual(b, 0.1 * 3 * 1.178, accuracy: 1e-9)
+        XCTAssertLessThan(0.2034, b, "the steepening step is accepted")
+        XCTAssertEqual(el.bound(step: 0.1, from: 0.4, loss: loss, denseLoss: dense), 0.2, accuracy: 1e-9, "without it: the floor")
+        XCTAssertLessThan(b, 1.0, "a wreck (several nats) is still refused")
+        // the rows-columns rule ignores the last rate
+        XCTAssertEqual(rule.bound(step: 0.025, from: 0.05, loss: 3.55, denseLoss: 3.5, lastRate: 100), 0.1, accuracy: 1e-12)
+        XCTAssertNil(AdaptiveSchedule.lastRate([]))
+        let back = try JSONDecoder().decode(AdaptiveSchedule.self, from: JSONEncoder().encode(el))
+        XCTAssertEqual(back, el, "recorded as step_rate_factor")
+        XCTAssertTrue(String(decoding: try JSONEncoder().encode(el), as: UTF8.self).contains("\"step_rate_factor\":3"))
+        var bad = el
+        bad.stepRateFactor = 0.5
+        XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("step_rate_factor"), "\($0)") }
+    }
+
     func testStepsHalveToTheSmallestAndGrowAfterGoodShots() {
         XCTAssertEqual(rule.stepAfterRejecting(step: 0.025), 0.0125)
         XCTAssertEqual(rule.stepAfterRejecting(step: 0.005), 0.003125, "never below the smallest step")
