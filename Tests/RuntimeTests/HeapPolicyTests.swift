@@ -1,0 +1,42 @@
+import Foundation
+import XCTest
+@testable import Runtime
+
+/// `HeapPolicy`: after it, large blocks freed between longer-lived small ones go back to the kernel
+/// (the pattern of a surgery shot: factors freed while new weight storages stay).
+final class HeapPolicyTests: XCTestCase {
+    /// Resident bytes of this process now (Linux /proc/self/statm; nil elsewhere).
+    private func residentBytes() -> Int? {
+        guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let f = s.split(separator: " ")
+        guard f.count > 1, let pages = Int(f[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    func testFreedLargeBlocksLeaveTheResidentSet() throws {
+        #if os(Linux)
+        XCTAssertTrue(HeapPolicy.returnLargeBlocks(), "glibc accepts the fixed threshold")
+        let block = 2 * HeapPolicy.mmapThreshold, count = 64   // 256 MiB in all
+        // a freed large block first: with the dynamic threshold this alone would move later ones to the heap
+        let first = UnsafeMutableRawPointer.allocate(byteCount: block, alignment: 64)
+        memset(first, 1, block)
+        first.deallocate()
+        guard let before = residentBytes() else { throw XCTSkip("no /proc/self/statm") }
+        var big: [UnsafeMutableRawPointer] = [], small: [UnsafeMutableRawPointer] = []
+        for _ in 0..<count {
+            let b = UnsafeMutableRawPointer.allocate(byteCount: block, alignment: 64)
+            memset(b, 1, block)   // touched: resident
+            big.append(b)
+            small.append(UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 16))   // stays live between them
+        }
+        let peak = try XCTUnwrap(residentBytes())
+        XCTAssertGreaterThan(peak - before, count * block / 2, "the blocks were resident")
+        for b in big { b.deallocate() }
+        let after = try XCTUnwrap(residentBytes())
+        for s in small { s.deallocate() }
+        XCTAssertLessThan(after - before, 32 << 20, "freed large blocks returned (resident before \(before), peak \(peak), after \(after))")
+        #else
+        XCTAssertFalse(HeapPolicy.returnLargeBlocks())
+        #endif
+    }
+}
