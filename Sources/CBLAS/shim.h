@@ -21,19 +21,6 @@ static inline void surgeon_release_free_heap(void) {
 #endif
 }
 
-// Fixes glibc's mmap threshold at `bytes` (returns 1 on success; 0 elsewhere). Left dynamic, glibc
-// raises it to the size of each freed mmapped block (up to 32 MiB): after the first shot of a
-// surgery run frees its K-FAC factors (0.1-10 MiB each), the next shot's factors come from the heap,
-// interleaved with longer-lived blocks, and the freed ones stay resident.
-static inline int surgeon_fix_mmap_threshold(int bytes) {
-#if defined(__GLIBC__)
-    return mallopt(M_MMAP_THRESHOLD, bytes);
-#else
-    (void)bytes;
-    return 0;
-#endif
-}
-
 // A spin-wait hint for the thread pool.
 static inline void surgeon_cpu_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)

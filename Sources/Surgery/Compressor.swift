@@ -126,6 +126,11 @@ public final class Compressor {
         let kind = method.traits.curvature
         if kind == .identity { return nil }
         if reuseCurvature, let last = lastCurvature { return last }
+        // the previous estimate and the rest of the last shot are garbage now: free them before
+        // the new factors are accumulated (held on, the adaptive schedule's peak held two sets),
+        // and hand their pages back (README recipe, 3 shots: 2838 MiB peak with them resident)
+        lastCurvature = nil
+        HeapPolicy.releaseFreePages()
         guard let all = calibration else { throw SurgeryError.noCalibrationData("no calibration windows") }
         // the k-th estimate of the run (one per kept shot) reads the k-th block of windows
         let calibration = try all.rotation(state.completedShots, count: recipe.curvatureWindows ?? all.windows.count)

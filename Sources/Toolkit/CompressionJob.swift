@@ -125,9 +125,6 @@ public final class CompressionJob {
         let pplBefore = try evaluate.map { try $0(opened.model) }
         if let p = pplBefore, state.completedShots == 0 { log(String(format: "perplexity before: %.4f", p)) }
         let comp = try Compressor(model: model, recipe: recipe, calibration: calibration, state: state)
-        // each shot frees its factors; with glibc's dynamic threshold the next shot's came from a
-        // fragmented heap (README recipe, 3 shots: 2838 MiB peak instead of one shot's 1672)
-        HeapPolicy.returnLargeBlocks()
         comp.evaluate = evaluate
         comp.evaluateEvery = o.evalEvery ?? (recipe.isAdaptive ? Int.max : 1)
         comp.log = log

@@ -2,8 +2,8 @@ import Foundation
 import XCTest
 @testable import Runtime
 
-/// `HeapPolicy`: after it, large blocks freed between longer-lived small ones go back to the kernel
-/// (the pattern of a surgery shot: factors freed while new weight storages stay).
+/// `HeapPolicy.releaseFreePages`: large blocks freed between longer-lived small ones (a surgery
+/// shot's factors beside new weight storages) leave the resident set when it is called.
 final class HeapPolicyTests: XCTestCase {
     /// Resident bytes of this process now (Linux /proc/self/statm; nil elsewhere).
     private func residentBytes() -> Int? {
@@ -13,13 +13,12 @@ final class HeapPolicyTests: XCTestCase {
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    func testFreedLargeBlocksLeaveTheResidentSet() throws {
+    func testFreedHeapBlocksLeaveTheResidentSet() throws {
         #if os(Linux)
-        XCTAssertTrue(HeapPolicy.returnLargeBlocks(), "glibc accepts the fixed threshold")
-        let block = 2 * HeapPolicy.mmapThreshold, count = 64   // 256 MiB in all
-        // a freed large block first: with the dynamic threshold this alone would move later ones to the heap
-        let first = UnsafeMutableRawPointer.allocate(byteCount: block, alignment: 64)
-        memset(first, 1, block)
+        let block = 2 << 20, count = 64   // 128 MiB in all
+        // a freed mapped block raises glibc's threshold: the blocks below then come from the heap
+        let first = UnsafeMutableRawPointer.allocate(byteCount: 4 * block, alignment: 64)
+        memset(first, 1, 4 * block)
         first.deallocate()
         guard let before = residentBytes() else { throw XCTSkip("no /proc/self/statm") }
         var big: [UnsafeMutableRawPointer] = [], small: [UnsafeMutableRawPointer] = []
@@ -32,11 +31,10 @@ final class HeapPolicyTests: XCTestCase {
         let peak = try XCTUnwrap(residentBytes())
         XCTAssertGreaterThan(peak - before, count * block / 2, "the blocks were resident")
         for b in big { b.deallocate() }
+        HeapPolicy.releaseFreePages()
         let after = try XCTUnwrap(residentBytes())
         for s in small { s.deallocate() }
-        XCTAssertLessThan(after - before, 32 << 20, "freed large blocks returned (resident before \(before), peak \(peak), after \(after))")
-        #else
-        XCTAssertFalse(HeapPolicy.returnLargeBlocks())
+        XCTAssertLessThan(after - before, 32 << 20, "freed blocks handed back (resident before \(before), peak \(peak), after \(after))")
         #endif
     }
 }

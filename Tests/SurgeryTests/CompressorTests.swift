@@ -86,6 +86,26 @@ final class CompressorTests: XCTestCase {
         XCTAssertEqual(report.actualSparsity, comp.actualSparsity(), accuracy: 1e-12)
     }
 
+    /// An adaptive run keeps the last estimate for retries, but never while a new one is
+    /// accumulated: two sets of factors at once doubled the surgery's peak.
+    func testAFreshEstimateDoesNotHoldThePreviousOne() throws {
+        let (m, _) = try model()
+        var calib = try Calibration(windows: try sampledText(m, count: 4, length: 32, seed: 5), offsets: [0, 1, 2, 3])
+        calib.heldOut = try sampledText(m, count: 2, length: 32, seed: 50)
+        let rule = AdaptiveSchedule(firstStep: 0.1, minStep: 0.05, maxStep: 0.1, minRate: 1000)
+        let recipe = CompressionRecipe(method: .surgeon, structure: .rowsColumns, targetSparsity: 0.2, shots: 2, dampG: 0.01, dampA: 0.01,
+                                       schedule: .adaptive, adaptive: rule, heldOut: 2)
+        let c = try Compressor(model: m, recipe: recipe, calibration: calib)
+        var estimates = 0, heldDuring = 0
+        c.curvatureProgress = { [unowned c] done, _ in
+            if done == 1 { estimates += 1; if c.lastCurvature != nil { heldDuring += 1 } }
+        }
+        try c.run()
+        XCTAssertEqual(c.state.adaptive?.attempts.count, 2, "two kept shots of 10%")
+        XCTAssertEqual(estimates, 2, "one fresh estimate per kept shot")
+        XCTAssertEqual(heldDuring, 0, "no estimate ran beside the previous one")
+    }
+
     /// Resuming from the state after shot 1 reproduces the uninterrupted run exactly.
     func testResumeReproducesTheRun() throws {
         let (dense, _) = try model()

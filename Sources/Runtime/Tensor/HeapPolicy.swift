@@ -1,16 +1,13 @@
 import CBLAS
 
-/// How the process heap hands memory back: long jobs that allocate and free large blocks shot
-/// after shot (the surgery's curvature factors, about 1 GiB per shot on SmolLM2) must not grow
-/// their resident set from shot to shot.
+/// How the process heap hands memory back. glibc raises its mmap threshold to the size of each
+/// freed mapped block (up to 32 MiB), so after a surgery shot frees its curvature factors (0.1–10
+/// MiB each, about 1 GiB on SmolLM2) the next shot's come from the heap, interleaved with blocks
+/// that live on (new weight storages), and freed heap pages stay resident unless handed back.
 public enum HeapPolicy {
-    /// Blocks of at least this many bytes are mapped on their own and unmapped when freed.
-    public static let mmapThreshold = 1 << 20
-
-    /// Fixes the allocator's mmap threshold at `mmapThreshold` (glibc; elsewhere nothing happens
-    /// and false is returned). Idempotent.
-    @discardableResult
-    public static func returnLargeBlocks() -> Bool {
-        surgeon_fix_mmap_threshold(Int32(mmapThreshold)) == 1
+    /// Hands the heap's free pages back to the kernel (glibc's malloc_trim; nothing elsewhere).
+    /// Costs one walk of the heap: call it between phases, not per token or per window.
+    public static func releaseFreePages() {
+        surgeon_release_free_heap()
     }
 }
