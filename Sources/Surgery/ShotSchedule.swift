@@ -21,8 +21,9 @@ public enum ShotSchedule: String, Codable, Sendable, CaseIterable {
 /// below `minRate` nats per unit of sparsity. With `stepRateFactor` set, also `stepRateFactor` times
 /// r, the rate of the last accepted step (its rise over its step): a loss curve that steepens
 /// smoothly (unstructured and 2:4 near 50%, where the average rate falls far behind the local one)
-/// is followed, while a jump to many times the previous step's rate is still refused. A rejected shot is undone (the weights and state of
-/// s₀ restored, the curvature kept: it was measured there) and retried with Δ/2, down to `minStep`;
+/// is followed, while a jump to many times the previous step's rate is still refused. A rejected
+/// shot is undone (the weights and state of s₀ restored, the curvature kept: it was measured there)
+/// and retried with Δ/2, down to `minStep`;
 /// a shot at `minStep` is accepted whatever it costs (and marked so). After a shot that rose by at
 /// most half its bound the step grows by `growth`, up to `maxStep`. A shot that would leave less
 /// than half a step before a stop takes the rest with it (within `maxStep`).
