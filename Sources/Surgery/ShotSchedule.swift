@@ -75,7 +75,7 @@ public struct AdaptiveSchedule: Codable, Sendable, Equatable {
     /// The rise rate (nats per unit of sparsity) of the last accepted attempt, nil before the first.
     public static func lastRate(_ attempts: [ScheduleAttempt]) -> Double? {
         guard let a = attempts.last(where: { $0.verdict != .rejected }), a.to > a.from else { return nil }
-        return max(0, a.lossAfter - a.lossBefore) / (a.to - a.from)
+        return max(0, a.rise) / (a.to - a.from)
     }
 
     /// The step after an accepted shot that rose by `rise` against `bound`.

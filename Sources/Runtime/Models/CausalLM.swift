@@ -66,7 +66,7 @@ public func loadModel(config: ModelConfig, weights: WeightSource) throws -> Caus
     }
     // Loading frees temporaries (widened or un-permuted copies) between the tensors it keeps; the
     // heap's free pages go back to the kernel instead of staying resident for the model's life.
-    surgeon_release_free_heap()
+    HeapPolicy.releaseFreePages()
     return model
 }
 

@@ -6,7 +6,8 @@ import CBLAS
 /// that live on (new weight storages), and freed heap pages stay resident unless handed back.
 public enum HeapPolicy {
     /// Hands the heap's free pages back to the kernel (glibc's malloc_trim; nothing elsewhere).
-    /// Costs one walk of the heap: call it between phases, not per token or per window.
+    /// Costs one walk of the heap: call it between phases (after loading a model, before a
+    /// surgery shot's curvature estimate), not per token or per window.
     public static func releaseFreePages() {
         surgeon_release_free_heap()
     }
