@@ -38,8 +38,8 @@ static inline void surgeon_cpu_pause(void) {
 #include "sparse16_kernels.h"
 
 // OpenBLAS's runtime kernel selection (DYNAMIC_ARCH builds, as Debian ships): 0.3.21 does not know
-// AMD Zen 4/5 and falls back to its AVX2 (Haswell) kernels; `Parallel` switches to the AVX-512
-// (SkylakeX) kernels when the CPU has them and the user did not choose with OPENBLAS_CORETYPE.
+// AMD Zen 4/5 (AVX2 Haswell kernels) nor newer Intel Xeons (SSE3 Prescott kernels); `Parallel`
+// switches to the best kernel set the CPU runs (SkylakeX with AVX-512, Haswell with AVX2 + FMA).
 void gotoblas_dynamic_init(void);
 void gotoblas_dynamic_quit(void);
 char *openblas_get_corename(void);
@@ -49,6 +49,15 @@ static inline int surgeon_cpu_has_avx512(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
+static inline int surgeon_cpu_has_avx2_fma(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;
 #endif

@@ -32,18 +32,38 @@ public enum Parallel {
     /// The OpenBLAS kernel set in use (e.g. "SkylakeX").
     public static var blasCore: String { String(cString: openblas_get_corename()) }
 
-    /// OpenBLAS 0.3.21 takes AMD Zen 4/5 for Haswell (AVX2), and some environments pin
-    /// OPENBLAS_CORETYPE=Haswell; on a CPU with AVX-512 switch to the SkylakeX kernels (about twice
-    /// the sgemm throughput). SURGEON_KEEP_BLAS_CORE=1 keeps OpenBLAS's own choice.
+    /// OpenBLAS 0.3.21 takes AMD Zen 4/5 for Haswell (AVX2), does not know newer Intel Xeons
+    /// (Sapphire Rapids falls back to its SSE3 "Prescott" kernels: 3x slower prefill, 2x slower
+    /// f32 decode), and some environments pin OPENBLAS_CORETYPE=Haswell. Switch to the best kernel
+    /// set the CPU runs (`betterBLASCore`). SURGEON_KEEP_BLAS_CORE=1 keeps OpenBLAS's own choice.
     static func selectBLASKernels() {
         guard !kernelsSelected else { return }
         kernelsSelected = true
-        guard getenv("SURGEON_KEEP_BLAS_CORE") == nil, surgeon_cpu_has_avx512() != 0 else { return }
-        let core = blasCore.lowercased()
-        guard core == "haswell" || core.hasPrefix("zen") else { return }
+        guard getenv("SURGEON_KEEP_BLAS_CORE") == nil,
+              let core = betterBLASCore(current: blasCore, avx512: surgeon_cpu_has_avx512() != 0,
+                                        avx2: surgeon_cpu_has_avx2_fma() != 0) else { return }
         gotoblas_dynamic_quit()
-        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
+        setenv("OPENBLAS_CORETYPE", core, 1)
         gotoblas_dynamic_init()
+    }
+
+    /// OpenBLAS's x86 kernel sets without AVX2 (its fallbacks for CPUs it does not know).
+    static let blasCoresBelowAVX2: Set<String> = [
+        "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn",
+        "dunnington", "nehalem", "opteron", "opteron_sse3", "barcelona", "bobcat", "sandybridge",
+        "bulldozer", "piledriver", "nano", "generic",
+    ]
+
+    /// The kernel set to switch to when OpenBLAS chose one below what the CPU runs, else nil:
+    /// with AVX-512 (F/BW/VL/DQ) anything but SkylakeX, Cooperlake or SapphireRapids goes to
+    /// SkylakeX; with AVX2 + FMA only, a set without AVX2 goes to Haswell.
+    static func betterBLASCore(current: String, avx512: Bool, avx2: Bool) -> String? {
+        let core = current.lowercased()
+        if avx512 {
+            return ["skylakex", "cooperlake", "sapphirerapids"].contains(core) ? nil : "SkylakeX"
+        }
+        if avx2 && blasCoresBelowAVX2.contains(core) { return "Haswell" }
+        return nil
     }
 
     /// Runs `body(i)` for i in 0..<n on up to `threads` workers (inline when one suffices).
