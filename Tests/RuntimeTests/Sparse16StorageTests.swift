@@ -7,9 +7,9 @@ import TestSupport
 /// of the float32 storage holding the same rounded values.
 final class Sparse16StorageTests: XCTestCase {
     static let name = "model.layers.0.mlp.up_proj"
-    static let (R, C) = (40, 91)   // 91 = 5·16 + 11: an odd number of 16-input steps and a partial group
+    static let (R, C) = (40, 123)   // 123 = 7·16 + 11 = 3·32 + 27: odd numbers of 16- and 32-input steps, a partial group
 
-    /// A [40, 91] weight every storage can hold: 2:4 in each row, some rows and columns removed,
+    /// A [40, 123] weight every storage can hold: 2:4 in each row, some rows and columns removed,
     /// values spread over several binades (so rounding to 16 bits changes most of them).
     func patternLayer(seed: UInt64 = 31) throws -> (Linear, PlannedLayer) {
         let (R, C) = (Self.R, Self.C)
