@@ -16,6 +16,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // Open MPI through dlopen (only under mpirun): no link dependency (docs/architecture.md)
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI"),
         .target(
             name: "CSentencePiece",
             path: "Sources/CSentencePiece",
@@ -23,7 +25,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("stdc++")]
         ),
         .target(name: "Tokenize", dependencies: ["CSentencePiece"]),
-        .target(name: "Runtime", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "Runtime", dependencies: ["CBLAS", "CMPI"], swiftSettings: fast),
         .target(name: "Surgery", dependencies: ["Runtime", "CBLAS"], swiftSettings: fast),
         // What the CLI does besides parsing flags: model + tokenizer opening, chat sessions, reports.
         .target(name: "Toolkit", dependencies: ["Runtime", "Surgery", "Tokenize"]),

@@ -29,11 +29,14 @@ public enum FisherLabels: Sendable, Equatable {
 public enum CurvatureError: Error, CustomStringConvertible, Equatable {
     case invalidSampleCount(Int)
     case missingFactor(file: String, tensor: String)
+    case tooFewWindows(windows: Int, ranks: Int)
 
     public var description: String {
         switch self {
         case .invalidSampleCount(let k): return "sampled Fisher labels need k ≥ 1 samples (got \(k))"
         case .missingFactor(let f, let t): return "\(f): factor \(t) is missing"
+        case .tooFewWindows(let w, let r):
+            return "\(r) ranks share \(w) calibration windows: every rank needs one; use at most \(w) ranks or more windows"
         }
     }
 }
@@ -96,8 +99,13 @@ public enum Curvature {
     /// over the k backward passes of each window. `progress(done, total)` is called after each window.
     /// Each window's loss and, after accumulation, every factor are checked finite (`NonFiniteError`).
     /// `layers`: accumulate only these layers' factors (nil: all; `estimateInGroups` passes groups).
+    /// `communicator`: the ranks of a distributed run share the windows (rank r takes windows
+    /// r, r + size, ...; every rank needs at least one) and their sums are reduced to `root`, whose
+    /// result equals a one-process pass up to the order of the float additions; the other ranks
+    /// return their own share only.
     public static func estimate(model: CausalLM, calibration: Calibration, method: CurvatureMethod,
                                 labels: FisherLabels = .empirical, layers: Set<String>? = nil,
+                                communicator: Communicator? = nil, root: Int = 0,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> KFACFactors {
         var meta = passMetadata(calibration: calibration, labels: labels)
         let total = calibration.tokenCount
@@ -105,9 +113,17 @@ public enum Curvature {
             return KFACFactors(method: .identity, A: [:], G: [:], tokens: total, metadata: meta)
         }
         if case .sampled(let k, _) = labels, k < 1 { throw CurvatureError.invalidSampleCount(k) }
+        if let communicator, calibration.windows.count < communicator.size {
+            throw CurvatureError.tooFewWindows(windows: calibration.windows.count, ranks: communicator.size)
+        }
         let acc = KFACAccumulator(wantG: method == .kfac, only: layers)
-        if let loss = try pass(model: model, calibration: calibration, method: method, labels: labels, observer: acc, progress: progress) {
+        if let loss = try pass(model: model, calibration: calibration, method: method, labels: labels, observer: acc,
+                               communicator: communicator, progress: progress) {
             meta["mean_loss"] = String(loss)
+        }
+        if let communicator, communicator.size > 1 {
+            try acc.reduce(over: communicator, root: root)
+            meta["ranks"] = String(communicator.size)
         }
         let (A, G) = acc.finish()
         try checkFiniteFactors(A: A, G: G, layers: model.blockLinearNames, windows: calibration.windows.count)
@@ -132,13 +148,16 @@ public enum Curvature {
     /// linear's activity to `observer` with the scales of the factors' averages (α_A = 1/(N·L),
     /// α_G = 1/(N·L), or 1/(N·L·k) for k sampled labels). Returns the mean calibration loss (nil
     /// without backward passes); each window's loss is checked finite.
+    /// With a communicator, this rank's windows only (the scales stay those of all windows) and the
+    /// mean loss over every rank's.
     static func pass(model: CausalLM, calibration: Calibration, method: CurvatureMethod, labels: FisherLabels,
-                     observer acc: CurvatureObserver, progress: ((Int, Int) -> Void)?) throws -> Double? {
+                     observer acc: CurvatureObserver, communicator: Communicator? = nil,
+                     progress: ((Int, Int) -> Void)?) throws -> Double? {
         let total = calibration.tokenCount
         let tape = model.makeTrainingTape()
         acc.alphaA = 1 / Float(total)
         var lossSum = 0.0, lossCount = 0
-        for (w, window) in calibration.windows.enumerated() {
+        for (w, window) in calibration.windows.enumerated() where communicator?.owns(item: w) ?? true {
             try tape.forward(window, observer: acc)
             if method == .kfac {
                 switch labels {
@@ -162,6 +181,12 @@ public enum Curvature {
                 }
             }
             progress?(w + 1, calibration.windows.count)
+        }
+        if let communicator, communicator.size > 1 {
+            var sums = [lossSum, Double(lossCount)]
+            try communicator.allReduceSum(&sums)
+            lossSum = sums[0]
+            lossCount = Int(sums[1])
         }
         return lossCount > 0 ? lossSum / Double(lossCount) : nil
     }

@@ -62,6 +62,17 @@ final class KFACAccumulator: CurvatureObserver {
         syrkUpper(dy, ldx: R, T: T, n: R, alpha: alphaG, acc.buffer.pointer, ldc: R)
     }
 
+    /// Sums every accumulator over the ranks into `root`'s (in model order: the same collectives on
+    /// every rank, each of which has seen the same layers). The other ranks keep their own share.
+    func reduce(over communicator: Communicator, root: Int) throws {
+        for layer in order {
+            if groupOf[layer] == layer, let acc = a[layer] {
+                try communicator.reduceSum(acc.buffer.pointer, count: acc.n * acc.n, root: root)
+            }
+            if let acc = g[layer] { try communicator.reduceSum(acc.buffer.pointer, count: acc.n * acc.n, root: root) }
+        }
+    }
+
     /// The symmetric factors: A per layer (one shared storage per input group) and G per layer.
     /// Each accumulator is released as soon as its tensor exists (peak: the factors plus one matrix).
     func finish() -> (A: [String: Tensor], G: [String: Tensor]) {

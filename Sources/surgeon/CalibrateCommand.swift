@@ -26,6 +26,8 @@ struct CalibrateCommand: ParsableCommand {
     var output: String
     @Flag(help: "Replace an existing output file.")
     var overwrite = false
+    @Option(name: .customLong("compare-to"), help: "Factors file to compare the result with: prints the largest relative Frobenius difference over the factors.")
+    var compareTo: String?
 
     func validate() throws {
         guard (calib == nil) != (idsFile == nil) else { throw ValidationError("give either --calib FILE or --ids-file FILE") }
@@ -46,7 +48,7 @@ struct CalibrateCommand: ParsableCommand {
     /// an existing -o only with --overwrite, its directory writable.
     func prepareOutput() throws {
         var inputs = [model.model: "-m"], order = [model.model]   // -m checked first
-        for (path, flag) in [(calib, "--calib"), (idsFile, "--ids-file")] { if let path { inputs[path] = flag; order.append(path) } }
+        for (path, flag) in [(calib, "--calib"), (idsFile, "--ids-file"), (compareTo, "--compare-to")] { if let path { inputs[path] = flag; order.append(path) } }
         do {
             for line in try OutputSafety.prepare(output: output, inputs: order, overwrite: overwrite) { printError(line) }
         } catch let e as OutputError {
@@ -60,12 +62,16 @@ struct CalibrateCommand: ParsableCommand {
         var flags = model.flags
         if let calib { flags.paths[calib] = "--calib" }
         if let idsFile { flags.paths[idsFile] = "--ids-file" }
+        if let compareTo { flags.paths[compareTo] = "--compare-to" }
         flags.fisher = "--fisher"
         flags.output = "-o"
         flags.overwrite = "--overwrite"
         let labels = try fisherLabels()
         try runReportingErrors(flags) {
-            try prepareOutput()   // before anything loads
+            // under mpirun: the ranks share the windows, rank 0 gathers the factors and writes them
+            try World.start()
+            let world = World.current   // on an error: runReportingErrors aborts the job
+            if world.isRoot { try prepareOutput() }   // before anything loads
             Parallel.setThreads(model.threads)
             // weights in --dtype (default: the file's own type): a 16-bit model is not widened, its
             // activations, gradients and factors are float32
@@ -76,12 +82,14 @@ struct CalibrateCommand: ParsableCommand {
             let calibration = try calib.map {
                 try CalibrationInput.fromText(file: $0, tokenizer: opened.requireTokenizer(), nsamples: nsamples, seqlen: seqlen, seed: seed)
             } ?? CalibrationInput.fromIDsFile(idsFile ?? "", vocabSize: opened.model.config.vocabSize)
-            let progress = Progress("calibrate", total: calibration.windows.count)
+            let progress = world.isRoot ? Progress("calibrate", total: calibration.windows.count) : nil
             let t0 = now()
-            let factors = try Curvature.estimate(model: opened.model, calibration: calibration, method: .kfac, labels: labels) {
-                progress.update($0, "\($1) windows")
+            let factors = try Curvature.estimate(model: opened.model, calibration: calibration, method: .kfac, labels: labels,
+                                                 communicator: world, root: 0) {
+                progress?.update($0, "\($1) windows")
             }
             let seconds = now() - t0
+            guard world.isRoot else { World.finish(); return }   // the other ranks hold their share only
             // written to OUT.tmp-<pid> and renamed into place: a failed write (full disk) or an
             // interrupt leaves no partial file, and an existing one is replaced only when complete
             let tmp = (output as NSString).standardizingPath + ".tmp-\(getpid())"
@@ -90,9 +98,18 @@ struct CalibrateCommand: ParsableCommand {
                 try factors.write(to: tmp, metadata: ["model": opened.files.path, "nsamples": String(calibration.windows.count),
                                                       "seqlen": String(seqlen), "seed": String(seed)])
             }
-            printError(String(format: "calibrate: %d windows, %d tokens in %.1f s (%.0f tok/s forward+backward), peak RSS %.0f MiB -> %@",
-                              calibration.windows.count, calibration.tokenCount, seconds, Double(calibration.tokenCount) / seconds,
-                              Double(peakRSSBytes()) / 1048576, output))
+            if let compareTo {
+                let comparison = try FactorComparison(factors, reference: KFACFactors.read(path: compareTo))
+                if let worst = comparison.worst {
+                    print(String(format: "largest relative Frobenius difference to %@: %.3e (%@, %d factors compared)",
+                                 compareTo, worst.value, worst.name, comparison.relative.count))
+                }
+            }
+            let ranks = world.size > 1 ? " on \(world.size) ranks" : ""
+            printError(String(format: "calibrate: %d windows, %d tokens%@ in %.1f s (%.0f tok/s forward+backward), peak RSS %.0f MiB%@ -> %@",
+                              calibration.windows.count, calibration.tokenCount, ranks, seconds, Double(calibration.tokenCount) / seconds,
+                              Double(peakRSSBytes()) / 1048576, ranks.isEmpty ? "" : " (rank 0)", output))
+            World.finish()
         }
     }
 }

@@ -12,8 +12,24 @@ struct Surgeon: ParsableCommand {
 
     /// Parses the command line with each negative number joined to its option, then runs the command.
     static func main() {
-        main(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let refusal = mpiRefusal(arguments, environment: ProcessInfo.processInfo.environment) {
+            if ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0" == "0" { printError("error: " + refusal) }
+            Foundation.exit(1)
+        }
+        main(joiningNegativeNumbers(arguments))
     }
+}
+
+/// Commands that run across the ranks of an MPI job; any other command started by mpirun with more
+/// than one rank would run N copies (N writers of one output), so it is refused.
+let mpiCommands: Set<String> = ["calibrate"]
+
+/// The refusal message for `arguments` under mpirun with several ranks, or nil.
+func mpiRefusal(_ arguments: [String], environment: [String: String]) -> String? {
+    guard let size = environment["OMPI_COMM_WORLD_SIZE"].flatMap({ Int($0) }), size > 1,
+          let command = arguments.first(where: { !$0.hasPrefix("-") }), !mpiCommands.contains(command) else { return nil }
+    return "surgeon \(command) does not run across MPI ranks (only \(mpiCommands.sorted().joined(separator: ", ")) does); run it as one process, without mpirun"
 }
 
 /// `-n -1` becomes `-n=-1`: the argument parser takes a lone `-1` for an option (and reported
@@ -83,8 +99,14 @@ func runReportingErrors(_ flags: FlagNames = FlagNames(), _ body: () throws -> V
     } catch let e as CleanExit {
         throw e
     } catch {
-        printError("error: \(errorMessage(error, flags: flags))")
-        throw ExitCode.failure
+        let world = World.current
+        guard world.size > 1 else {
+            printError("error: \(errorMessage(error, flags: flags))")
+            throw ExitCode.failure
+        }
+        // one rank's error stops the whole MPI job (the others would wait in a collective forever)
+        printError("error (rank \(world.rank) of \(world.size)): \(errorMessage(error, flags: flags))")
+        world.abort(code: 1)
     }
 }
 
