@@ -53,12 +53,3 @@ static inline int surgeon_cpu_has_avx512(void) {
     return 0;
 #endif
 }
-
-static inline int surgeon_cpu_has_avx2_fma(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}

@@ -7,23 +7,19 @@
 #define SURGEON_MPI_SHIM_H
 
 #include <dlfcn.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 typedef struct {
     void *lib;
     int (*Init_thread)(int *, char ***, int, int *);
-    int (*Initialized)(int *);
     int (*Comm_rank)(void *, int *);
     int (*Comm_size)(void *, int *);
     int (*Reduce)(const void *, void *, int, void *, void *, int, void *);
     int (*Allreduce)(const void *, void *, int, void *, void *, void *);
-    int (*Bcast)(void *, int, void *, int, void *);
-    int (*Barrier)(void *);
     int (*Abort)(void *, int);
     int (*Finalize)(void);
-    void *comm_world, *type_float, *type_double, *type_byte, *op_sum;
+    void *comm_world, *type_float, *type_double, *op_sum;
 } surgeon_mpi_api;
 
 /// Loads libmpi (Open MPI 4/5: libmpi.so.40) and its symbols into *api; 0 on success, else -1 with
@@ -42,19 +38,15 @@ static inline int surgeon_mpi_load(surgeon_mpi_api *api, char *err, int errlen) 
         return -1;                                                                              \
     }
     SURGEON_MPI_SYM(Init_thread, "MPI_Init_thread")
-    SURGEON_MPI_SYM(Initialized, "MPI_Initialized")
     SURGEON_MPI_SYM(Comm_rank, "MPI_Comm_rank")
     SURGEON_MPI_SYM(Comm_size, "MPI_Comm_size")
     SURGEON_MPI_SYM(Reduce, "MPI_Reduce")
     SURGEON_MPI_SYM(Allreduce, "MPI_Allreduce")
-    SURGEON_MPI_SYM(Bcast, "MPI_Bcast")
-    SURGEON_MPI_SYM(Barrier, "MPI_Barrier")
     SURGEON_MPI_SYM(Abort, "MPI_Abort")
     SURGEON_MPI_SYM(Finalize, "MPI_Finalize")
     SURGEON_MPI_SYM(comm_world, "ompi_mpi_comm_world")
     SURGEON_MPI_SYM(type_float, "ompi_mpi_float")
     SURGEON_MPI_SYM(type_double, "ompi_mpi_double")
-    SURGEON_MPI_SYM(type_byte, "ompi_mpi_byte")
     SURGEON_MPI_SYM(op_sum, "ompi_mpi_op_sum")
 #undef SURGEON_MPI_SYM
     return 0;
@@ -92,17 +84,6 @@ static inline int surgeon_mpi_allreduce_sum_double(const surgeon_mpi_api *api, d
     return 0;
 }
 
-/// root's bytes buf[0..<count] to every rank.
-static inline int surgeon_mpi_bcast_bytes(const surgeon_mpi_api *api, void *buf, long count, int root) {
-    for (long o = 0; o < count; o += SURGEON_MPI_CHUNK) {
-        int n = (int)(count - o < SURGEON_MPI_CHUNK ? count - o : SURGEON_MPI_CHUNK);
-        int rc = api->Bcast((char *)buf + o, n, api->type_byte, root, api->comm_world);
-        if (rc != 0) return rc;
-    }
-    return 0;
-}
-
-static inline int surgeon_mpi_barrier(const surgeon_mpi_api *api) { return api->Barrier(api->comm_world); }
 static inline void surgeon_mpi_abort(const surgeon_mpi_api *api, int code) { api->Abort(api->comm_world, code); }
 static inline int surgeon_mpi_finalize(const surgeon_mpi_api *api) { return api->Finalize(); }
 

@@ -89,26 +89,27 @@ struct CalibrateCommand: ParsableCommand {
                 progress?.update($0, "\($1) windows")
             }
             let seconds = now() - t0
-            guard world.isRoot else { World.finish(); return }   // the other ranks hold their share only
-            // written to OUT.tmp-<pid> and renamed into place: a failed write (full disk) or an
-            // interrupt leaves no partial file, and an existing one is replaced only when complete
-            let tmp = (output as NSString).standardizingPath + ".tmp-\(getpid())"
-            CleanupOnSignal.install(paths: [tmp])
-            try writeAtomically(output, overwrite: overwrite, temporary: tmp) { tmp in
-                try factors.write(to: tmp, metadata: ["model": opened.files.path, "nsamples": String(calibration.windows.count),
-                                                      "seqlen": String(seqlen), "seed": String(seed)])
-            }
-            if let compareTo {
-                let comparison = try FactorComparison(factors, reference: KFACFactors.read(path: compareTo))
-                if let worst = comparison.worst {
-                    print(String(format: "largest relative Frobenius difference to %@: %.3e (%@, %d factors compared)",
-                                 compareTo, worst.value, worst.name, comparison.relative.count))
+            if world.isRoot {   // the other ranks hold their share only
+                // written to OUT.tmp-<pid> and renamed into place: a failed write (full disk) or an
+                // interrupt leaves no partial file, and an existing one is replaced only when complete
+                let tmp = (output as NSString).standardizingPath + ".tmp-\(getpid())"
+                CleanupOnSignal.install(paths: [tmp])
+                try writeAtomically(output, overwrite: overwrite, temporary: tmp) { tmp in
+                    try factors.write(to: tmp, metadata: ["model": opened.files.path, "nsamples": String(calibration.windows.count),
+                                                          "seqlen": String(seqlen), "seed": String(seed)])
                 }
+                if let compareTo {
+                    let comparison = try FactorComparison(factors, reference: KFACFactors.read(path: compareTo))
+                    if let worst = comparison.worst {
+                        print(String(format: "largest relative Frobenius difference to %@: %.3e (%@, %d factors compared)",
+                                     compareTo, worst.value, worst.name, comparison.relative.count))
+                    }
+                }
+                let ranks = world.size > 1 ? " on \(world.size) ranks" : ""
+                printError(String(format: "calibrate: %d windows, %d tokens%@ in %.1f s (%.0f tok/s forward+backward), peak RSS %.0f MiB%@ -> %@",
+                                  calibration.windows.count, calibration.tokenCount, ranks, seconds, Double(calibration.tokenCount) / seconds,
+                                  Double(peakRSSBytes()) / 1048576, ranks.isEmpty ? "" : " (rank 0)", output))
             }
-            let ranks = world.size > 1 ? " on \(world.size) ranks" : ""
-            printError(String(format: "calibrate: %d windows, %d tokens%@ in %.1f s (%.0f tok/s forward+backward), peak RSS %.0f MiB%@ -> %@",
-                              calibration.windows.count, calibration.tokenCount, ranks, seconds, Double(calibration.tokenCount) / seconds,
-                              Double(peakRSSBytes()) / 1048576, ranks.isEmpty ? "" : " (rank 0)", output))
             World.finish()
         }
     }

@@ -12,9 +12,9 @@ struct Surgeon: ParsableCommand {
 
     /// Parses the command line with each negative number joined to its option, then runs the command.
     static func main() {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        if let refusal = mpiRefusal(arguments, environment: ProcessInfo.processInfo.environment) {
-            if ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0" == "0" { printError("error: " + refusal) }
+        let arguments = Array(CommandLine.arguments.dropFirst()), environment = ProcessInfo.processInfo.environment
+        if let refusal = mpiRefusal(arguments, environment: environment) {
+            if environment["OMPI_COMM_WORLD_RANK"] ?? "0" == "0" { printError("error: " + refusal) }
             Foundation.exit(1)
         }
         main(joiningNegativeNumbers(arguments))
@@ -27,7 +27,7 @@ let mpiCommands: Set<String> = ["calibrate"]
 
 /// The refusal message for `arguments` under mpirun with several ranks, or nil.
 func mpiRefusal(_ arguments: [String], environment: [String: String]) -> String? {
-    guard let size = environment["OMPI_COMM_WORLD_SIZE"].flatMap({ Int($0) }), size > 1,
+    guard let size = MPICommunicator.launchedSize(environment), size > 1,
           let command = arguments.first(where: { !$0.hasPrefix("-") }), !mpiCommands.contains(command) else { return nil }
     return "surgeon \(command) does not run across MPI ranks (only \(mpiCommands.sorted().joined(separator: ", ")) does); run it as one process, without mpirun"
 }

@@ -25,7 +25,6 @@ final class MPICalibrateTests: XCTestCase {
         var env = ProcessInfo.processInfo.environment
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
         p.environment = env
         p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))

@@ -12,7 +12,6 @@ private final class ShareOnly: Communicator {
     init(rank: Int, size: Int) { (self.rank, self.size) = (rank, size) }
     func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws { reduced += 1 }
     func allReduceSum(_ x: inout [Double]) throws {}
-    func barrier() throws {}
     func abort(code: Int32) -> Never { fatalError("abort \(code)") }
 }
 

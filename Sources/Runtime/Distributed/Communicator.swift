@@ -13,8 +13,6 @@ public protocol Communicator: AnyObject {
     func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws
     /// Sum over the ranks of x, in place on every rank.
     func allReduceSum(_ x: inout [Double]) throws
-    /// Waits for every rank.
-    func barrier() throws
     /// Stops every rank of the job (exit status `code`); a single process exits.
     func abort(code: Int32) -> Never
 }
@@ -32,7 +30,6 @@ public final class SingleProcess: Communicator {
     public var size: Int { 1 }
     public func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
     public func allReduceSum(_ x: inout [Double]) throws {}
-    public func barrier() throws {}
     public func abort(code: Int32) -> Never { exit(code) }
 }
 
@@ -46,10 +43,10 @@ public struct CommunicatorError: Error, CustomStringConvertible, Equatable {
 public enum World {
     nonisolated(unsafe) public private(set) static var current: Communicator = SingleProcess()
 
-    /// MPI when started by mpirun (Open MPI's launcher sets OMPI_COMM_WORLD_SIZE), else one process.
-    /// A job of one rank runs as a single process.
+    /// MPI when started by mpirun (`MPICommunicator.launchedSize`), else one process. A job of one
+    /// rank runs as a single process.
     public static func start() throws {
-        guard MPICommunicator.launchedByMPIRun else { return }
+        guard MPICommunicator.launchedSize(ProcessInfo.processInfo.environment) != nil else { return }
         let mpi = try MPICommunicator()
         if mpi.size > 1 { current = mpi } else { mpi.finalize() }
     }

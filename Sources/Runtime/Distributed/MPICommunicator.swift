@@ -9,9 +9,10 @@ public final class MPICommunicator: Communicator {
     public let size: Int
     private var finalized = false
 
-    /// Open MPI's launcher (mpirun / orterun / prterun) sets these for every rank it starts.
-    public static var launchedByMPIRun: Bool {
-        ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil
+    /// The job's rank count when Open MPI's launcher (mpirun / orterun / prterun) started this
+    /// process (it sets OMPI_COMM_WORLD_SIZE for every rank), else nil. Read before MPI starts.
+    public static func launchedSize(_ environment: [String: String]) -> Int? {
+        environment["OMPI_COMM_WORLD_SIZE"].flatMap { Int($0) }
     }
 
     public init() throws {
@@ -43,8 +44,6 @@ public final class MPICommunicator: Communicator {
             try check(surgeon_mpi_allreduce_sum_double(&api, p, n), "MPI_Allreduce")
         }
     }
-
-    public func barrier() throws { try check(surgeon_mpi_barrier(&api), "MPI_Barrier") }
 
     public func abort(code: Int32) -> Never {
         surgeon_mpi_abort(&api, code)

@@ -41,7 +41,7 @@ public enum Parallel {
         kernelsSelected = true
         guard getenv("SURGEON_KEEP_BLAS_CORE") == nil,
               let core = betterBLASCore(current: blasCore, avx512: surgeon_cpu_has_avx512() != 0,
-                                        avx2: surgeon_cpu_has_avx2_fma() != 0) else { return }
+                                        avx2: SparseKernels.detectedLevel >= 1) else { return }
         gotoblas_dynamic_quit()
         setenv("OPENBLAS_CORETYPE", core, 1)
         gotoblas_dynamic_init()
