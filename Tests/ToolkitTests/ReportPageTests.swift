@@ -222,6 +222,37 @@ final class ReportPageTests: XCTestCase {
         XCTAssertNil(XMLElements(page.html()).error)
     }
 
+    /// One-shot outputs of one method and structure at several sparsities are one line (a sweep) from
+    /// the dense point through them in order of sparsity; an output with several evaluated shots
+    /// keeps its own line; the legend names every output once.
+    func testOneShotOutputsOfAMethodAreOneLine() throws {
+        let dir = Fixtures.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try compress("stories260K", structure: .rowsColumns, sparsity: 0.2, shots: 1, eval: false, to: dir + "/rc")
+        let base = try ReportedOutput.load(dir + "/rc")
+        func output(_ name: String, method: PruningMethod, _ shots: [(Double, Double)]) throws -> ReportedOutput {
+            var c = base.compression
+            c.recipe.method = method
+            c.shots = shots.enumerated().map { i, s in
+                ShotReport(shot: i + 1, targetSparsity: s.0, actualSparsity: s.0, seconds: 1, threshold: nil, perplexity: s.1)
+            }
+            return try ReportedOutput(name: name, path: dir + "/" + name, compression: c, heads: nil)
+        }
+        // given out of order: 50% before 30% and 40%
+        let outputs = [try output("w50", method: .wanda, [(0.5, 40)]), try output("multi", method: .surgeon, [(0.1, 22), (0.2, 25)]),
+                       try output("w30", method: .wanda, [(0.3, 25)]), try output("w40", method: .wanda, [(0.4, 30)])]
+        let series = PerplexityFigure.series(outputs, dense: 20)
+        XCTAssertEqual(series.map(\.names), [["w50", "w30", "w40"], ["multi"]])
+        XCTAssertEqual(series[0].points.map(\.x), [0, 0.3, 0.4, 0.5])
+        XCTAssertEqual(series[0].points.map(\.y), [20, 25, 30, 40])
+        XCTAssertEqual(series[0].pointNames, ["dense", "w30", "w40", "w50"])
+        XCTAssertEqual(series[1].points.map(\.y), [20, 22, 25])
+        let x = XMLElements(PerplexityFigure.draw(outputs, densePerplexity: 20).file())
+        XCTAssertNil(x.error)
+        XCTAssertEqual(x.all("polyline", cls: "series").count, 2)
+        XCTAssertTrue(x.all("text").contains { $0.text.contains("w50, w30, w40 (one-shot runs)") })
+    }
+
     /// Inputs that are not outputs of compress are refused with errors naming the file and what is wrong.
     func testBadInputIsAClearError() throws {
         let dir = Fixtures.tempDir()
