@@ -17,6 +17,7 @@ typedef struct {
     int (*Comm_size)(void *, int *);
     int (*Reduce)(const void *, void *, int, void *, void *, int, void *);
     int (*Allreduce)(const void *, void *, int, void *, void *, void *);
+    int (*Bcast)(void *, int, void *, int, void *);
     int (*Abort)(void *, int);
     int (*Finalize)(void);
     void *comm_world, *type_float, *type_double, *op_sum;
@@ -42,6 +43,7 @@ static inline int surgeon_mpi_load(surgeon_mpi_api *api, char *err, int errlen) 
     SURGEON_MPI_SYM(Comm_size, "MPI_Comm_size")
     SURGEON_MPI_SYM(Reduce, "MPI_Reduce")
     SURGEON_MPI_SYM(Allreduce, "MPI_Allreduce")
+    SURGEON_MPI_SYM(Bcast, "MPI_Bcast")
     SURGEON_MPI_SYM(Abort, "MPI_Abort")
     SURGEON_MPI_SYM(Finalize, "MPI_Finalize")
     SURGEON_MPI_SYM(comm_world, "ompi_mpi_comm_world")
@@ -79,6 +81,16 @@ static inline int surgeon_mpi_allreduce_sum_double(const surgeon_mpi_api *api, d
     for (long o = 0; o < count; o += SURGEON_MPI_CHUNK) {
         int n = (int)(count - o < SURGEON_MPI_CHUNK ? count - o : SURGEON_MPI_CHUNK);
         int rc = api->Allreduce((const void *)1 /* MPI_IN_PLACE */, buf + o, n, api->type_double, api->op_sum, api->comm_world);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+/// root's buf[0..<count] copied into every rank's buf.
+static inline int surgeon_mpi_bcast_float(const surgeon_mpi_api *api, float *buf, long count, int root) {
+    for (long o = 0; o < count; o += SURGEON_MPI_CHUNK) {
+        int n = (int)(count - o < SURGEON_MPI_CHUNK ? count - o : SURGEON_MPI_CHUNK);
+        int rc = api->Bcast(buf + o, n, api->type_float, root, api->comm_world);
         if (rc != 0) return rc;
     }
     return 0;

@@ -49,6 +49,9 @@ public final class Compressor {
     /// Where grouped or spilled passes keep their data (nil: a directory in the system's temporary directory).
     public var scratchDirectory: String?
     private var createdScratch: String?
+    /// The ranks of a distributed run and which of them owns each layer (`distribute`).
+    public internal(set) var communicator: Communicator = SingleProcess()
+    public internal(set) var ownership: LayerOwnership?
 
     deinit {
         if let createdScratch { try? FileManager.default.removeItem(atPath: createdScratch) }
@@ -109,8 +112,9 @@ public final class Compressor {
     }
 
     /// Mean next-token loss of the current model on the held-out windows (nil without any).
+    /// Measured on rank 0 only in a distributed run (the other ranks return nil).
     public func heldOutLoss() throws -> Double? {
-        guard let windows = calibration?.heldOut, !windows.isEmpty else { return nil }
+        guard communicator.isRoot, let windows = calibration?.heldOut, !windows.isEmpty else { return nil }
         return try meanWindowLoss(model: model, windows: windows)
     }
 
@@ -137,7 +141,18 @@ public final class Compressor {
         let start = now()
         let needed = Curvature.factorBytes(model: model, method: kind).reduce(0) { $0 + $1.bytes }
         let factors: KFACFactors
-        if let budget = factorBudget, needed > budget {
+        if isDistributed {
+            if let budget = factorBudget, needed > budget {
+                throw SurgeryError.invalidTarget("the K-FAC factors need \(needed) bytes, past the budget of \(budget): per-group and spilled passes do not run across MPI ranks yet; allow more memory or run as one process")
+            }
+            factors = try Curvature.estimate(model: model, calibration: calibration, method: kind, labels: labels,
+                                             communicator: communicator, ownership: ownership, progress: curvatureProgress)
+            var held = [Double](repeating: 0, count: communicator.size)
+            held[communicator.rank] = Double(factors.metadata["held_bytes"] ?? "") ?? 0
+            try communicator.allReduceSum(&held)
+            let mib = held.map { String(format: "%.1f", $0 / 1048576) }.joined(separator: ", ")
+            log(String(format: "curvature: factors held per rank after the reduction: %@ MiB (all layers: %.1f MiB)", mib, Double(needed) / 1048576))
+        } else if let budget = factorBudget, needed > budget {
             let dir = scratchDirectory ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("surgeon-factors-\(getpid())-\(ObjectIdentifier(self).hashValue)")
             createdScratch = dir
             if spillFactors {

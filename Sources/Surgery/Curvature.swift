@@ -102,10 +102,11 @@ public enum Curvature {
     /// `communicator`: the ranks of a distributed run share the windows (rank r takes windows
     /// r, r + size, ...; every rank needs at least one) and their sums are reduced to `root`, whose
     /// result equals a one-process pass up to the order of the float additions; the other ranks
-    /// return their own share only.
+    /// return their own share only. With `ownership`, each layer's factors are reduced to its owner
+    /// instead, and every rank returns the factors of its own layers only (the others are freed).
     public static func estimate(model: CausalLM, calibration: Calibration, method: CurvatureMethod,
                                 labels: FisherLabels = .empirical, layers: Set<String>? = nil,
-                                communicator: Communicator? = nil, root: Int = 0,
+                                communicator: Communicator? = nil, root: Int = 0, ownership: LayerOwnership? = nil,
                                 progress: ((Int, Int) -> Void)? = nil) throws -> KFACFactors {
         var meta = passMetadata(calibration: calibration, labels: labels)
         let total = calibration.tokenCount
@@ -122,9 +123,14 @@ public enum Curvature {
             meta["mean_loss"] = String(loss)
         }
         if let communicator, communicator.size > 1 {
-            try acc.reduce(over: communicator, root: root)
+            if let ownership {
+                try acc.reduce(over: communicator, owner: ownership.rank(of:), keepOwnedOnly: true)
+            } else {
+                try acc.reduce(over: communicator, owner: { _ in root })
+            }
             meta["ranks"] = String(communicator.size)
         }
+        meta["held_bytes"] = String(acc.heldBytes)
         let (A, G) = acc.finish()
         try checkFiniteFactors(A: A, G: G, layers: model.blockLinearNames, windows: calibration.windows.count)
         meta["accumulated_bytes"] = String(acc.bytes)

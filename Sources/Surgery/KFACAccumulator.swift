@@ -62,15 +62,36 @@ final class KFACAccumulator: CurvatureObserver {
         syrkUpper(dy, ldx: R, T: T, n: R, alpha: alphaG, acc.buffer.pointer, ldc: R)
     }
 
-    /// Sums every accumulator over the ranks into `root`'s (in model order: the same collectives on
-    /// every rank, each of which has seen the same layers). The other ranks keep their own share.
-    func reduce(over communicator: Communicator, root: Int) throws {
-        for layer in order {
-            if groupOf[layer] == layer, let acc = a[layer] {
-                try communicator.reduceSum(acc.buffer.pointer, count: acc.n * acc.n, root: root)
-            }
-            if let acc = g[layer] { try communicator.reduceSum(acc.buffer.pointer, count: acc.n * acc.n, root: root) }
+    /// Sums every accumulator over the ranks into the rank `owner` names for its layer (an input
+    /// group's A goes to its first layer's owner), in model order: the same collectives on every rank,
+    /// each of which has seen the same layers. With `keepOwnedOnly` every rank then frees the
+    /// accumulators of the layers it does not own (its factors are those of its layers); otherwise the
+    /// other ranks keep their own share.
+    func reduce(over communicator: Communicator, owner: (String) -> Int, keepOwnedOnly: Bool = false) throws {
+        // an A is reduced to one rank: every layer of its input group must be owned there
+        if let layer = order.first(where: { owner($0) != owner(groupOf[$0] ?? $0) }) {
+            throw SurgeryError.invalidTarget("layer \(layer) is owned by rank \(owner(layer)) but the A factor it shares with \(groupOf[layer] ?? layer) by rank \(owner(groupOf[layer] ?? layer)): assign input groups whole")
         }
+        for layer in order {
+            let to = owner(layer)
+            if groupOf[layer] == layer, let acc = a[layer] {
+                try communicator.reduceSum(acc.buffer.pointer, count: acc.n * acc.n, root: to)
+                if keepOwnedOnly && to != communicator.rank { a[layer] = nil }
+            }
+            if let acc = g[layer] {
+                try communicator.reduceSum(acc.buffer.pointer, count: acc.n * acc.n, root: to)
+                if keepOwnedOnly && to != communicator.rank { g[layer] = nil }
+            }
+        }
+        if keepOwnedOnly {
+            // the layers whose factors left: no A or G of theirs is returned
+            order = order.filter { owner($0) == communicator.rank }
+        }
+    }
+
+    /// Bytes of the accumulators held now (after `reduce(keepOwnedOnly:)`: this rank's layers only).
+    var heldBytes: Int {
+        a.values.reduce(0) { $0 + 4 * $1.n * $1.n } + g.values.reduce(0) { $0 + 4 * $1.n * $1.n }
     }
 
     /// The symmetric factors: A per layer (one shared storage per input group) and G per layer.

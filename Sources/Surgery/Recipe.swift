@@ -246,9 +246,11 @@ public struct CompressionReport: Codable, Sendable, Equatable {
     public var guardVerdict: GuardVerdict? = nil
     /// The type the output's weights are written in (`compress --dtype`; absent: f32).
     public var dtype: String? = nil
+    /// The MPI ranks the run was spread over (absent: one process).
+    public var ranks: Int? = nil
 
     enum CodingKeys: String, CodingKey {
-        case format, source, architecture, recipe, shots, layers, attempts, dtype
+        case format, source, architecture, recipe, shots, layers, attempts, dtype, ranks
         case actualSparsity = "actual_sparsity", heldOut = "held_out", guardVerdict = "guard"
     }
 

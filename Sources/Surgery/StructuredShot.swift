@@ -24,32 +24,37 @@ extension Compressor {
             let a = try factors.flatMap { try doubleFactor($0.a(name), layer: name) }
             return (usesG ? g : nil, a)
         }
+        // a distributed run's rank costs and updates its own layers (`ownership`), then shares them
+        let mine = names.indices.filter { owns(names[$0]) }
         var analyses = [StructuredAnalysis?](repeating: nil, count: names.count)
-        var sizes = [Int](repeating: 0, count: names.count)
-        log("costing \(names.count) layers")
-        try parallelLayers(names.count, progress: log, what: "costing") { i in
+        log("costing \(mine.count) layers")
+        try parallelLayers(mine.count, progress: log, what: "costing") { k in
+            let i = mine[k]
             let l = try prunable(names[i])
             let f = try factorsOf(names[i])
             let analysis = try structuredAnalysis(l, g: f.g, a: f.a, method: method, dampG: dG, dampA: dA)
-            return { analyses[i] = analysis; sizes[i] = l.size }
+            return { analyses[i] = analysis }
         }
-        let done = analyses.compactMap { $0 }
-        let total = sizes.reduce(0, +)
-        let sel = selectStructures(rowCosts: done.map(\.rowCost), colCosts: done.map(\.colCost),
-                                   target: Int((target * Double(total)).rounded(.down)))
+        let shapes = try names.map { try layerShape($0) }
+        let costs = try gatherCosts(rows: analyses.map { $0?.rowCost }, cols: analyses.map { $0?.colCost }, shapes: shapes)
+        let total = shapes.reduce(0) { $0 + $1.rows * $1.cols }
+        let sel = selectStructures(rowCosts: costs.rows, colCosts: costs.cols, target: Int((target * Double(total)).rounded(.down)))
         let mode = method.traits.updatesWeights ? updates : .none
         var after = [(rows: [Int], cols: [Int])](repeating: ([], []), count: names.count)
-        try parallelLayers(names.count, progress: log, what: "updating") { i in
+        try parallelLayers(mine.count, progress: log, what: "updating") { k in
+            let i = mine[k]
+            guard let analysis = analyses[i] else { throw SurgeryError.invalidTarget("layer \(names[i]) was not costed") }
             var l = try prunable(names[i])
             let newRows = sel.rows[i].filter { !l.removedRows[$0] }
             let newCols = sel.cols[i].filter { !l.removedCols[$0] }
             let f: (g: [Double]?, a: [Double]?) = mode != .none && !(newRows.isEmpty && newCols.isEmpty) ? try factorsOf(names[i]) : (nil, nil)
-            try applyStructuredUpdate(&l, analysis: done[i], newRows: newRows, newCols: newCols, mode: mode,
+            try applyStructuredUpdate(&l, analysis: analysis, newRows: newRows, newCols: newCols, mode: mode,
                                       g: f.g, a: f.a, dampG: dG, dampA: dA)
             let removedNow = ((0..<l.rows).filter { l.removedRows[$0] }, (0..<l.cols).filter { l.removedCols[$0] })
             try layers.replace(l)
             return { after[i] = removedNow }
         }
+        try shareUpdatedLayers(names, removed: &after)
         for (i, name) in names.enumerated() {
             state.removedRows[name] = after[i].rows
             state.removedCols[name] = after[i].cols

@@ -79,6 +79,9 @@ public final class CompressionJob {
     public let options: CompressionOptions
     public var log: (String) -> Void = { _ in }
     public var progressFactory: (String, Int) -> Progress = { Progress($0, total: $1) }
+    /// The ranks of an MPI job (`World.current`): every rank runs the job on the whole model; rank 0
+    /// alone evaluates, logs, checkpoints and writes (the others return its summary unwritten).
+    public var communicator: Communicator = SingleProcess()
 
     public init(opened: OpenedModel, options: CompressionOptions) {
         self.opened = opened
@@ -91,17 +94,20 @@ public final class CompressionJob {
         let start = now()
         let o = options
         let fm = FileManager.default
-        // the output: never the model read (nor inside it), debris of dead runs cleared, writable
-        try OutputSafety.checkPlacement(output: o.output, inputs: [opened.files.path])
-        for line in OutputSafety.removeStaleTemporaries(of: o.output) + OutputSafety.removeStaleTemporaries(of: checkpointDir)
-            + OutputSafety.removeStaleTemporaries(of: factorScratchBase) { log(line) }
-        if fm.fileExists(atPath: o.output) && !o.overwrite { throw CompressionJobError.outputExists(path: o.output) }
-        try OutputSafety.checkWritable(output: o.output)
+        let root = communicator.isRoot
+        if root {
+            // the output: never the model read (nor inside it), debris of dead runs cleared, writable
+            try OutputSafety.checkPlacement(output: o.output, inputs: [opened.files.path])
+            for line in OutputSafety.removeStaleTemporaries(of: o.output) + OutputSafety.removeStaleTemporaries(of: checkpointDir)
+                + OutputSafety.removeStaleTemporaries(of: factorScratchBase) { log(line) }
+            if fm.fileExists(atPath: o.output) && !o.overwrite { throw CompressionJobError.outputExists(path: o.output) }
+            try OutputSafety.checkWritable(output: o.output)
+        }
         let (calibration, recipe) = try loadCalibration()
         let source = try SourceIdentity.of(opened.files)
         // evaluation data
         var evaluate: ((CausalLM) throws -> Double)?
-        if let evalFile = o.evalFile {
+        if let evalFile = o.evalFile, root {
             let tokens = try EvalText.tokens(file: evalFile, protocol: .paper, tokenizer: opened.requireTokenizer())
             let L = min(o.evalSeqlen, opened.model.contextLength)
             evaluate = { model in
@@ -119,7 +125,7 @@ public final class CompressionJob {
             } else {
                 log("resume: no checkpoint at \(checkpointDir); starting from shot 1")
             }
-        } else if fm.fileExists(atPath: checkpointDir) {
+        } else if root && fm.fileExists(atPath: checkpointDir) {
             try fm.removeItem(atPath: checkpointDir)
         }
         let pplBefore = try evaluate.map { try $0(opened.model) }
@@ -128,6 +134,12 @@ public final class CompressionJob {
         comp.evaluate = evaluate
         comp.evaluateEvery = o.evalEvery ?? (recipe.isAdaptive ? Int.max : 1)
         comp.log = log
+        if communicator.size > 1 {
+            let ownership = try CompressionPlan.ownership(config: model.config, recipe: recipe, ranks: communicator.size)
+            try comp.distribute(over: communicator, ownership: ownership)
+            let counts = (0..<communicator.size).map { r in comp.layerNames.filter { ownership.rank(of: $0) == r }.count }
+            log("layers over \(communicator.size) ranks (by FLOPs per shot): " + counts.enumerated().map { "rank \($0.offset) \($0.element)" }.joined(separator: ", "))
+        }
         let storage = try factorStorage(recipe: recipe, calibration: calibration)
         comp.factorBudget = storage.budget
         comp.spillFactors = storage.spill
@@ -139,8 +151,8 @@ public final class CompressionJob {
         let done = { (s: CompressionState) in
             adaptive ? Int(((s.adaptive?.reached ?? 0) / recipe.targetSparsity * 1000).rounded()) : s.completedShots
         }
-        let shotProgress = progressFactory("compress", total)
-        shotProgress.update(done(state))
+        let shotProgress = root ? progressFactory("compress", total) : nil
+        shotProgress?.update(done(state))
         try comp.run { report, state in
             let of = adaptive ? String(format: "(%.2f%% of %.2f%%)", 100 * report.targetSparsity, 100 * recipe.targetSparsity) : "/\(recipe.shots)"
             var line = String(format: "shot %d%@: target %.4f, actual %.4f, %.1f s", report.shot, of, report.targetSparsity,
@@ -152,8 +164,18 @@ public final class CompressionJob {
             if let l = report.heldOutLoss { line += String(format: ", held-out loss %.4f", l) }
             if let p = report.perplexity { line += String(format: ", perplexity %.4f", p) }
             log(line)
-            if done(state) < total { try saveCheckpoint(model: model, state: state, recipe: comp.recipe, source: source) }
-            shotProgress.update(done(state))
+            if root && done(state) < total { try saveCheckpoint(model: model, state: state, recipe: comp.recipe, source: source) }
+            shotProgress?.update(done(state))
+        }
+        if communicator.size > 1 {
+            var rss = [Double](repeating: 0, count: communicator.size)
+            rss[communicator.rank] = Double(peakRSSBytes())
+            try communicator.allReduceSum(&rss)
+            log("peak RSS per rank: " + rss.map { String(format: "%.0f", $0 / 1048576) }.joined(separator: ", ") + " MiB")
+        }
+        guard root else {   // rank 0 writes the output
+            return CompressionSummary(report: comp.report(source: opened.files.path), pplBefore: nil, pplAfter: nil,
+                                      seconds: now() - start, peakRSS: peakRSSBytes(), output: o.output)
         }
         if let v = comp.guardVerdict {
             let what = String(format: "held-out loss rose by %.4f nats (perplexity ×%.2f) over the run; the bound is %.4f", v.rise, exp(v.rise), v.bound)
@@ -180,6 +202,7 @@ public final class CompressionJob {
         }
         var report = comp.report(source: opened.files.path)
         report.dtype = o.dtype.rawValue
+        report.ranks = communicator.size > 1 ? communicator.size : nil
         for i in report.layers.indices { report.layers[i].dtype = model.linear(report.layers[i].name)?.weight.valueDType.rawValue }
         try writeAtomically(o.output, overwrite: o.overwrite) { tmp in
             try ModelWriter.write(model: model, source: opened.files, to: tmp, extraFiles: ["compression.json": try report.jsonData()],

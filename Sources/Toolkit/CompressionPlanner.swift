@@ -140,31 +140,13 @@ extension CompressionPlan {
         let steps = plannedSteps(recipe)
         let step = steps.max() ?? recipe.targetSparsity
         var costing = 0.0, update = 0.0, iterative = 0.0
-        // every weight removed so far is in each element shot's systems: the mean shot holds the mean target
-        var reached = 0.0, meanTarget = 0.0
-        for s in steps { reached += s; meanTarget += reached / Double(max(1, steps.count)) }
+        let meanTarget = meanShotTarget(steps)
         for l in ls {
-            let r = Double(l.rows), k = Double(l.cols + (l.bias ? 1 : 0))
-            // the surgeon: W·L_A and L_Gᵀ·W (triangular products on the Cholesky factors); kobd/lobd/magnitude: W·A and G·W
-            costing += (recipe.method.traits.cost == .obs ? 1 : 2) * r * k * (r + k)
-            if recipe.method.traits.cost == .obs || recipe.method.traits.isLayerwise {
-                costing += 2.0 / 3 * (pow(r, 3) + pow(k, 3))   // Cholesky and triangular inverse of both factors
-            }
-            guard recipe.method.traits.updatesWeights else { continue }
-            if recipe.structure == .rowsColumns {
-                update += (pow(r, 3) + pow(k, 3)) / 3 + 2 * step * (r * r * r + k * k * k) + 2 * r * k * step * (r + k)
-            } else {
-                // conjugate gradients per entry (GroupSystemCG.swift): its row's block factor m²/3, the
-                // norm's row e, and per iteration the Kronecker product 2(k + e/m) and two block solves
-                // 4m; the iterations measured on SmolLM2 (~16 a group); then ΔW = Gi[:, P_r]·Y, 2·r·p·k a
-                // group, 2·r²·k for all (each row is in one group)
-                let e = Double(recipe.groupEntries ?? defaultMaxGroupEntries)
-                let entries = meanTarget * r * k, m = max(1, meanTarget * k)
-                iterative += entries * (m * m / 3 + e + Self.groupIterations * (2 * (k + e / m) + 4 * m))
-                update += 2 * r * r * k
-            }
+            let f = shotFlops(l, recipe: recipe, step: step, meanTarget: meanTarget)
+            costing += f.costing
+            update += f.update
+            iterative += f.iterative
         }
-        update += iterative
         let perShot = (passFlops + factorFlops) / max(speeds.sgemm, 1) + (costing + update - iterative) / max(speeds.float64, 1)
             + iterative / max(speeds.float64 * Self.iterativeEfficiency, 1)
             + (stored == .spill ? spill.ioSeconds : 0)
@@ -178,6 +160,60 @@ extension CompressionPlan {
                                factorBudget: budget, layerGroups: groups,
                                scratchBytes: stored == .spill ? spill.bytes : groups > 1 ? factorBytes : 0,
                                factorStorage: stored, spillBytes: spill.bytes)
+    }
+
+    /// The mean target sparsity an element shot's systems hold over the planned steps (every weight
+    /// removed so far is in each shot's systems).
+    static func meanShotTarget(_ steps: [Double]) -> Double {
+        var reached = 0.0, meanTarget = 0.0
+        for s in steps { reached += s; meanTarget += reached / Double(max(1, steps.count)) }
+        return meanTarget
+    }
+
+    /// Float64 FLOPs of one shot on layer l: costing, the update, and the part of the update done by
+    /// conjugate gradients (`iterative`, included in `update`), at the largest step `step`.
+    static func shotFlops(_ l: Layer, recipe: CompressionRecipe, step: Double, meanTarget: Double)
+        -> (costing: Double, update: Double, iterative: Double) {
+        let r = Double(l.rows), k = Double(l.cols + (l.bias ? 1 : 0))
+        var costing = 0.0, update = 0.0, iterative = 0.0
+        // the surgeon: W·L_A and L_Gᵀ·W (triangular products on the Cholesky factors); kobd/lobd/magnitude: W·A and G·W
+        costing += (recipe.method.traits.cost == .obs ? 1 : 2) * r * k * (r + k)
+        if recipe.method.traits.cost == .obs || recipe.method.traits.isLayerwise {
+            costing += 2.0 / 3 * (pow(r, 3) + pow(k, 3))   // Cholesky and triangular inverse of both factors
+        }
+        guard recipe.method.traits.updatesWeights else { return (costing, 0, 0) }
+        if recipe.structure == .rowsColumns {
+            update += (pow(r, 3) + pow(k, 3)) / 3 + 2 * step * (r * r * r + k * k * k) + 2 * r * k * step * (r + k)
+        } else {
+            // conjugate gradients per entry (GroupSystemCG.swift): its row's block factor m²/3, the
+            // norm's row e, and per iteration the Kronecker product 2(k + e/m) and two block solves
+            // 4m; the iterations measured on SmolLM2 (~16 a group); then ΔW = Gi[:, P_r]·Y, 2·r·p·k a
+            // group, 2·r²·k for all (each row is in one group)
+            let e = Double(recipe.groupEntries ?? defaultMaxGroupEntries)
+            let entries = meanTarget * r * k, m = max(1, meanTarget * k)
+            iterative = entries * (m * m / 3 + e + Self.groupIterations * (2 * (k + e / m) + 4 * m))
+            update += 2 * r * r * k + iterative
+        }
+        return (costing, update, iterative)
+    }
+
+    /// The block linears of `c` spread over `ranks` for a distributed run of `recipe`: each input
+    /// group whole, weighed by its float64 FLOPs per shot (`shotFlops`: costing and updates, the work
+    /// a layer's owner does alone), by the longest-processing-time rule (`LayerOwnership.balanced`).
+    public static func ownership(config c: ModelConfig, recipe: CompressionRecipe, ranks: Int) throws -> LayerOwnership {
+        let steps = plannedSteps(recipe), ls = layers(c)
+        let step = steps.max() ?? recipe.targetSparsity, meanTarget = meanShotTarget(steps)
+        var units: [(names: [String], cost: Double)] = []
+        for l in ls {
+            let f = shotFlops(l, recipe: recipe, step: step, meanTarget: meanTarget)
+            if l.aSide == nil, !units.isEmpty {
+                units[units.count - 1].names.append(l.name)
+                units[units.count - 1].cost += f.costing + f.update
+            } else {
+                units.append(([l.name], f.costing + f.update))
+            }
+        }
+        return try LayerOwnership.balanced(units: units, ranks: ranks)
     }
 
     /// A worker's bytes on layer l (see `make`).

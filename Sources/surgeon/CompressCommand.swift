@@ -243,9 +243,16 @@ struct CompressCommand: ParsableCommand {
 
     func run() throws {
         let recipe = try recipe()
-        if dryRun { return try printPlan(recipe) }
+        if dryRun {
+            // the plan is printed once under mpirun (by rank 0)
+            guard (ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "0") == "0" else { return }
+            return try printPlan(recipe)
+        }
         try runReportingErrors(FlagNames(paths: FlagNames.given([(model.model, "-m"), (calib, "--calib"), (idsFile, "--ids-file"), (evalFile, "--eval-file"), (output, "-o")]), seqlen: "--eval-seqlen", fisher: "--fisher", output: "-o", overwrite: "--overwrite")) {
-            try prepareOutput()   // before anything loads
+            // under mpirun: every rank runs the job, rank 0 checks and writes the output and talks
+            try World.start()
+            let world = World.current   // on an error: runReportingErrors aborts the job
+            if world.isRoot { try prepareOutput() }   // before anything loads
             Parallel.setThreads(model.threads)
             var o = CompressionOptions(recipe: recipe, output: output)
             o.calibFile = calib
@@ -267,7 +274,8 @@ struct CompressCommand: ParsableCommand {
             o.factorStorage = try storage()
             let opened = try ModelLoader.open(model.model, requireTokenizer: calib != nil || evalFile != nil, dtype: types.load)
             let job = CompressionJob(opened: opened, options: o)
-            job.log = { printError($0) }
+            job.communicator = world
+            job.log = world.isRoot ? { printError($0) } : { _ in }
             let out = (output as NSString).standardizingPath
             CleanupOnSignal.install(paths: [out + ".tmp-\(getpid())", out + ".partial.tmp-\(getpid())", out + ".factors.tmp-\(getpid())"])
             let s: CompressionSummary
@@ -280,13 +288,16 @@ struct CompressCommand: ParsableCommand {
             } catch let e as OutputError {
                 throw CommandError(outputMessage(e, output: "-o", inputs: [model.model: "-m"]))
             }
+            guard world.isRoot else { return World.finish() }
             var line = String(format: "compressed %@ -> %@: %@ %@, target %.4f, actual %.4f, %.1f s, peak RSS %.0f MiB",
                               model.model, output, method, structure, sparsity, s.report.actualSparsity, s.seconds,
                               Double(s.peakRSS) / 1048576)
             if let b = s.pplBefore, let a = s.pplAfter { line += String(format: ", perplexity %.4f -> %.4f", b, a) }
+            if world.size > 1 { line += " (rank 0 of \(world.size) ranks)" }
             printError(line)
             if report { try ReportCommand.writeAfterCompress(output: output, densePerplexity: s.pplBefore) }
             if json { print(jsonLine(s.json)) }
+            World.finish()
         }
     }
 

@@ -23,13 +23,13 @@ struct Surgeon: ParsableCommand {
 
 /// Commands that run across the ranks of an MPI job; any other command started by mpirun with more
 /// than one rank would run N copies (N writers of one output), so it is refused.
-let mpiCommands: Set<String> = ["calibrate"]
+let mpiCommands: Set<String> = ["calibrate", "compress"]
 
 /// The refusal message for `arguments` under mpirun with several ranks, or nil.
 func mpiRefusal(_ arguments: [String], environment: [String: String]) -> String? {
     guard let size = MPICommunicator.launchedSize(environment), size > 1,
           let command = arguments.first(where: { !$0.hasPrefix("-") }), !mpiCommands.contains(command) else { return nil }
-    return "surgeon \(command) does not run across MPI ranks (only \(mpiCommands.sorted().joined(separator: ", ")) does); run it as one process, without mpirun"
+    return "surgeon \(command) does not run across MPI ranks (\(mpiCommands.sorted().joined(separator: " and ")) do); run it as one process, without mpirun"
 }
 
 /// `-n -1` becomes `-n=-1`: the argument parser takes a lone `-1` for an option (and reported

@@ -11,6 +11,7 @@ private final class ShareOnly: Communicator {
     var reduced = 0
     init(rank: Int, size: Int) { (self.rank, self.size) = (rank, size) }
     func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws { reduced += 1 }
+    func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
     func allReduceSum(_ x: inout [Double]) throws {}
     func abort(code: Int32) -> Never { fatalError("abort \(code)") }
 }

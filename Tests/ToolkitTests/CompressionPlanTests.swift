@@ -46,6 +46,35 @@ final class CompressionPlanTests: XCTestCase {
         }
     }
 
+    /// A distributed run's ownership: every layer owned, each input group by one rank, and the ranks'
+    /// shares of the per-shot float64 FLOPs (`shotFlops`) summing to the plan's costing and updates
+    /// with the largest at most an even split plus the largest unit (Graham's bound for list scheduling).
+    func testOwnershipKeepsInputGroupsWholeAndBalancesFlops() throws {
+        for name in ["tiny-llama", "tiny-opt", "stories260K"] {
+            let c = try Fixtures.model(name).config
+            let d = c.architecture.descriptor
+            for ranks in [1, 2, 3] {
+                let o = try CompressionPlan.ownership(config: c, recipe: recipe, ranks: ranks)
+                let ls = CompressionPlan.layers(c)
+                XCTAssertEqual(Set(o.owner.keys), Set(ls.map(\.name)), name)
+                var cost: [String: Double] = [:], unit: [String: Double] = [:]
+                let steps = CompressionPlan.plannedSteps(recipe)
+                for l in ls {
+                    let leader = try XCTUnwrap(d.inputGroup(of: l.name))
+                    XCTAssertEqual(o.rank(of: l.name), o.rank(of: leader), l.name)
+                    let f = CompressionPlan.shotFlops(l, recipe: recipe, step: steps.max() ?? 0, meanTarget: CompressionPlan.meanShotTarget(steps))
+                    cost[l.name] = f.costing + f.update
+                    unit[leader, default: 0] += f.costing + f.update
+                }
+                let plan = CompressionPlan.make(config: c, recipe: recipe, windows: 2, heldOut: 0, seqlen: 16, dtype: .f32,
+                                                threads: 2, speeds: speeds, machineBytes: 0)
+                let loads = o.loads(cost), total = loads.reduce(0, +)
+                XCTAssertEqual(total, plan.costingFlops + plan.updateFlops, accuracy: 1e-6 * total, name)
+                XCTAssertLessThanOrEqual(loads.max() ?? 0, total / Double(ranks) + (unit.values.max() ?? 0) + 1, "\(name) \(ranks)")
+            }
+        }
+    }
+
     /// The planned steps are the schedule's without undone attempts: linear target/shots; the default
     /// adaptive one from 2.5%, growing 1.5x, landing on 10%.
     func testPlannedSteps() throws {

@@ -11,6 +11,8 @@ public protocol Communicator: AnyObject {
     /// Sum over the ranks of x[0..<count] into root's x (in place there; the other ranks' x unchanged).
     /// x: [count]
     func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws
+    /// root's x[0..<count] into every rank's x.  x: [count]
+    func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws
     /// Sum over the ranks of x, in place on every rank.
     func allReduceSum(_ x: inout [Double]) throws
     /// Stops every rank of the job (exit status `code`); a single process exits.
@@ -29,6 +31,7 @@ public final class SingleProcess: Communicator {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
+    public func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
     public func allReduceSum(_ x: inout [Double]) throws {}
     public func abort(code: Int32) -> Never { exit(code) }
 }

@@ -37,6 +37,10 @@ public final class MPICommunicator: Communicator {
         try check(surgeon_mpi_reduce_sum_float(&api, x, count, Int32(root), Int32(rank)), "MPI_Reduce")
     }
 
+    public func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {
+        try check(surgeon_mpi_bcast_float(&api, x, count, Int32(root)), "MPI_Bcast")
+    }
+
     public func allReduceSum(_ x: inout [Double]) throws {
         let n = x.count
         try x.withUnsafeMutableBufferPointer { b in
