@@ -62,7 +62,7 @@ final class KFACAccumulator: CurvatureObserver {
         syrkUpper(dy, ldx: R, T: T, n: R, alpha: alphaG, acc.buffer.pointer, ldc: R)
     }
 
-    /// Sums every accumulator over the ranks into the rank `owner` names for its layer (an input
+    /// Sums every accumulator (its upper triangle, the part `finish` reads) over the ranks into the rank `owner` names for its layer (an input
     /// group's A goes to its first layer's owner), in model order: the same collectives on every rank,
     /// each of which has seen the same layers. With `keepOwnedOnly` every rank then frees the
     /// accumulators of the layers it does not own (its factors are those of its layers); otherwise the
@@ -72,20 +72,44 @@ final class KFACAccumulator: CurvatureObserver {
         if let layer = order.first(where: { owner($0) != owner(groupOf[$0] ?? $0) }) {
             throw SurgeryError.invalidTarget("layer \(layer) is owned by rank \(owner(layer)) but the A factor it shares with \(groupOf[layer] ?? layer) by rank \(owner(groupOf[layer] ?? layer)): assign input groups whole")
         }
+        var packed: [Float] = []
         for layer in order {
             let to = owner(layer)
             if groupOf[layer] == layer, let acc = a[layer] {
-                try communicator.reduceSum(acc.buffer.pointer, count: acc.n * acc.n, root: to)
+                try reduceUpper(acc.buffer.pointer, n: acc.n, over: communicator, root: to, packed: &packed)
                 if keepOwnedOnly && to != communicator.rank { a[layer] = nil }
             }
             if let acc = g[layer] {
-                try communicator.reduceSum(acc.buffer.pointer, count: acc.n * acc.n, root: to)
+                try reduceUpper(acc.buffer.pointer, n: acc.n, over: communicator, root: to, packed: &packed)
                 if keepOwnedOnly && to != communicator.rank { g[layer] = nil }
             }
         }
         if keepOwnedOnly {
             // the layers whose factors left: no A or G of theirs is returned
             order = order.filter { owner($0) == communicator.rank }
+        }
+    }
+
+    /// Sums the upper triangle of `m` over the ranks into root's `m`: packed row by row into `packed`
+    /// (n(n+1)/2 floats), so a reduction moves half the bytes of the square.  m: [n, n]
+    private func reduceUpper(_ m: UnsafeMutablePointer<Float>, n: Int, over communicator: Communicator, root: Int,
+                             packed: inout [Float]) throws {
+        let count = n * (n + 1) / 2
+        if packed.count < count { packed = [Float](repeating: 0, count: count) }
+        try packed.withUnsafeMutableBufferPointer { b in
+            guard let p = b.baseAddress else { return }
+            var o = 0
+            for i in 0..<n {
+                (p + o).update(from: m + i * n + i, count: n - i)
+                o += n - i
+            }
+            try communicator.reduceSum(p, count: count, root: root)
+            guard communicator.rank == root else { return }
+            o = 0
+            for i in 0..<n {
+                (m + i * n + i).update(from: p + o, count: n - i)
+                o += n - i
+            }
         }
     }
 
