@@ -4,18 +4,6 @@ import Runtime
 @testable import Surgery
 import TestSupport
 
-/// One rank of an imagined job whose collectives do nothing: what `estimate` returns is this rank's
-/// own share of the windows, as a real job's non-root ranks hold it before the reduction.
-private final class ShareOnly: Communicator {
-    let rank: Int, size: Int
-    var reduced = 0
-    init(rank: Int, size: Int) { (self.rank, self.size) = (rank, size) }
-    func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws { reduced += 1 }
-    func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
-    func allReduceSum(_ x: inout [Double]) throws {}
-    func abort(code: Int32) -> Never { fatalError("abort \(code)") }
-}
-
 final class DistributedCurvatureTests: XCTestCase {
     override func setUp() { Parallel.setThreads(2) }
 
@@ -31,7 +19,7 @@ final class DistributedCurvatureTests: XCTestCase {
         for size in [2, 3] {
             var sumA: [String: [Float]] = [:], sumG: [String: [Float]] = [:]
             for rank in 0..<size {
-                let comm = ShareOnly(rank: rank, size: size)
+                let comm = RecordingRank(rank: rank, size: size)
                 let share = try Curvature.estimate(model: model, calibration: cal, method: .kfac, communicator: comm)
                 // distinct A storages (q/k/v share one, gate/up one) plus one G per layer
                 let distinctA = Set(model.blockLinearNames.compactMap { share.A[$0]?.data.withUnsafeBytes { $0.baseAddress } }).count
@@ -53,7 +41,7 @@ final class DistributedCurvatureTests: XCTestCase {
         let model = try Fixtures.model("tiny-llama")
         let cal = try Calibration(windows: [[1, 2, 3, 4], [5, 6, 7, 8]], offsets: [0, 4])
         XCTAssertThrowsError(try Curvature.estimate(model: model, calibration: cal, method: .kfac,
-                                                    communicator: ShareOnly(rank: 2, size: 3))) {
+                                                    communicator: RecordingRank(rank: 2, size: 3))) {
             XCTAssertEqual($0 as? CurvatureError, .tooFewWindows(windows: 2, ranks: 3))
         }
     }

@@ -4,18 +4,6 @@ import Runtime
 @testable import Surgery
 import TestSupport
 
-/// Records the collectives of one imagined rank (they move no data): what `estimate` returns with an
-/// ownership is what this rank keeps.
-private final class RecordingRank: Communicator {
-    let rank: Int, size: Int
-    var reduceRoots: [Int] = []
-    init(rank: Int, size: Int) { (self.rank, self.size) = (rank, size) }
-    func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws { reduceRoots.append(root) }
-    func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
-    func allReduceSum(_ x: inout [Double]) throws {}
-    func abort(code: Int32) -> Never { fatalError("abort \(code)") }
-}
-
 final class LayerOwnershipTests: XCTestCase {
     override func setUp() { Parallel.setThreads(1) }
 
