@@ -66,11 +66,11 @@ static inline int surgeon_mpi_init(const surgeon_mpi_api *api, int *rank, int *s
 #define SURGEON_MPI_CHUNK (1L << 30)
 
 /// Sum of buf[0..<count] over the ranks into root's buf (in place there; the others' unchanged).
-static inline int surgeon_mpi_reduce_sum_float(const surgeon_mpi_api *api, float *buf, long count, int root, int rank) {
+static inline int surgeon_mpi_reduce_sum_double(const surgeon_mpi_api *api, double *buf, long count, int root, int rank) {
     for (long o = 0; o < count; o += SURGEON_MPI_CHUNK) {
         int n = (int)(count - o < SURGEON_MPI_CHUNK ? count - o : SURGEON_MPI_CHUNK);
-        int rc = rank == root ? api->Reduce((const void *)1 /* MPI_IN_PLACE */, buf + o, n, api->type_float, api->op_sum, root, api->comm_world)
-                              : api->Reduce(buf + o, NULL, n, api->type_float, api->op_sum, root, api->comm_world);
+        int rc = rank == root ? api->Reduce((const void *)1 /* MPI_IN_PLACE */, buf + o, n, api->type_double, api->op_sum, root, api->comm_world)
+                              : api->Reduce(buf + o, NULL, n, api->type_double, api->op_sum, root, api->comm_world);
         if (rc != 0) return rc;
     }
     return 0;

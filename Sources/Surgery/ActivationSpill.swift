@@ -5,9 +5,10 @@ import Runtime
 /// layer groups (`GroupedCurvature.swift`): the pass writes what the factors are made of — each input
 /// group's inputs x: [T, C] and each layer's output gradients dy: [T, R], window after window — to
 /// scratch files, and a layer's factor is built when it is asked for (`KFACFactors.a(_:)`/`g(_:)`) by
-/// replaying its windows through the same `syrkUpper` calls with the same scales, in the same order:
+/// replaying its windows through the same `windowStatistic` and `FactorSum` with the same scales:
 /// bit for bit the factor of `Curvature.estimate`. Memory: the model, one window's tape, and one
-/// factor per worker being built; disk: windows · tokens · Σ widths · 4 bytes; time: one pass, then
+/// factor per worker being built (its float32 window, float64 sum and float32 result:
+/// three squares' bytes); disk: windows · tokens · Σ widths · 4 bytes; time: one pass, then
 /// each factor build reads its file (n²·tokens flops per build, a build per consumer).
 public struct SpilledActivations: Sendable {
     /// One window's (or one sampled backward's) rows in a stream file, and the scale they enter with.
@@ -50,22 +51,14 @@ public struct SpilledActivations: Sendable {
         let C = s.width, n = C + (s.hasBias ? 1 : 0)
         guard let file = fopen(s.path, "rb") else { throw SpillError.unreadable(path: s.path, errno: errno) }
         defer { fclose(file) }
-        let acc = Buffer(n * n)   // zeroed
+        let sum = FactorSum(n: n), scratch = Buffer(n * n)
         let rows = Buffer(max(1, (s.chunks.map(\.tokens).max() ?? 0) * C))
-        let A = acc.pointer
         for chunk in s.chunks {
             let T = chunk.tokens
             guard fread(rows.pointer, 4, T * C, file) == T * C else { throw SpillError.unreadable(path: s.path, errno: errno) }
-            syrkUpper(rows.pointer, ldx: C, T: T, n: C, alpha: chunk.alpha, A, ldc: n)
-            if s.hasBias {
-                for t in 0..<T {
-                    let xt = rows.pointer + t * C
-                    for c in 0..<C { A[c * n + C] += chunk.alpha * xt[c] }
-                }
-                A[C * n + C] += chunk.alpha * Float(T)
-            }
+            sum.add(windowStatistic(rows.pointer, T: T, C: C, hasBias: s.hasBias, alpha: chunk.alpha, into: scratch))
         }
-        let t = symmetricTensor(A, n: n)
+        let t = sum.tensor()
         try t.data.withUnsafeBufferPointer { b in
             guard let p = b.baseAddress else { return }
             try checkFinite(p, count: b.count, rowLength: b.count) { _ in .factor(kind, layer: layer, windows: windows) }

@@ -35,15 +35,16 @@ extension KFACFactors {
 }
 
 extension Curvature {
-    /// Bytes of the float32 factors of each layer (its G, and its input group's A on the group's first layer).
+    /// Bytes of each layer's factor sums in a pass (its G, and its input group's A on the group's first
+    /// layer): `FactorSum`'s n(n+1)/2 doubles, 4·n(n+1) bytes (the float32 squares they become: 4·n²).
     public static func factorBytes(model: CausalLM, method: CurvatureMethod) -> [(layer: String, bytes: Int)] {
         let d = model.config.architecture.descriptor
         return model.blockLinearNames.map { name in
             guard method != .identity, let l = model.linear(name) else { return (name, 0) }
             let leader = d.inputGroup(of: name) ?? name
             let aSide = l.inFeatures + (l.bias != nil ? 1 : 0)
-            let a = leader == name ? aSide * aSide : 0
-            return (name, 4 * (a + (method == .kfac ? l.outFeatures * l.outFeatures : 0)))
+            let a = leader == name ? aSide * (aSide + 1) : 0
+            return (name, 4 * (a + (method == .kfac ? l.outFeatures * (l.outFeatures + 1) : 0)))
         }
     }
 

@@ -128,7 +128,7 @@ extension CompressionPlan {
         s += "memory:\n"
         s += "  model                 \(gib(modelBytes)) (block linears \(gib(blockLinearBytes)))\n"
         let shared = layers.filter { $0.aSide != nil }.count
-        s += "  K-FAC factors (f32)   \(gib(factorBytes)) (\(shared) A shared by input group, \(layers.count) G)\n"
+        s += "  K-FAC factor sums     \(gib(factorBytes)) (\(shared) A shared by input group, \(layers.count) G)\n"
         s += "  one window's tape     \(gib(tapeBytes)) (\(seqlen) tokens)\n"
         s += "  float64 work          \(gib(workerBytes)) (one layer per worker, \(threads) workers)\n"
         if snapshotBytes > 0 { s += "  undo snapshot         \(gib(snapshotBytes)) (adaptive schedule)\n" }

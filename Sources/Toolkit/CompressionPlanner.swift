@@ -268,13 +268,14 @@ extension CompressionPlan {
         let reads = 2.0   // costing and update each build the factors they use
         return SpillEstimate(bytes: bytes, replayFlops: reads * tokens * builds,
                              ioSeconds: (Double(bytes) + reads * 4 * tokens * read) / diskBytesPerSecond,
-                             builderBytes: threads * 2 * 4 * maxSide * maxSide)
+                             builderBytes: threads * 3 * 4 * maxSide * maxSide)
     }
 
-    /// Float32 bytes of a layer's own factors (its G, and A when it leads its input group).
+    /// Bytes of a layer's own factor sums in a pass (its G, and A when it leads its input group):
+    /// float64 upper triangles, 4·n(n+1) bytes each (`Curvature.factorBytes`).
     static func layerFactorBytes(_ l: Layer) -> Int {
         let a = l.aSide ?? 0
-        return 4 * (a * a + l.gSide * l.gSide)
+        return 4 * (a * (a + 1) + l.gSide * (l.gSide + 1))
     }
 
     /// The plan's layers as the units layer groups are packed from: each input group whole, its bytes.

@@ -9,7 +9,7 @@ public final class RecordingRank: Communicator {
     /// Reductions made so far.
     public var reduced: Int { reduceRoots.count }
     public init(rank: Int, size: Int) { (self.rank, self.size) = (rank, size) }
-    public func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws { reduceRoots.append(root) }
+    public func reduceSum(_ x: UnsafeMutablePointer<Double>, count: Int, root: Int) throws { reduceRoots.append(root) }
     public func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
     public func allReduceSum(_ x: inout [Double]) throws {}
     public func abort(code: Int32) -> Never { fatalError("abort \(code)") }

@@ -32,12 +32,12 @@ final class CompressionPlanTests: XCTestCase {
                 XCTAssertEqual(g.shape, [l.gSide, l.gSide], l.name)
                 if let side = l.aSide {
                     XCTAssertEqual(a.shape, [side, side], l.name)
-                    bytes += 4 * a.count
+                    bytes += 4 * side * (side + 1)   // the pass's float64 upper triangle
                 } else {
                     let leader = try XCTUnwrap(model.config.architecture.descriptor.inputGroup(of: l.name))
                     XCTAssertEqual(a.data, f.A[leader]?.data, "\(l.name) shares \(leader)'s A")
                 }
-                bytes += 4 * g.count
+                bytes += 4 * l.gSide * (l.gSide + 1)
             }
             XCTAssertEqual(plan.factorBytes, bytes, name)
             XCTAssertEqual(plan.blockLinearBytes, model.blockLinearNames.reduce(0) { $0 + 4 * (model.linear($1).map { $0.outFeatures * $0.inFeatures } ?? 0) })
@@ -107,8 +107,8 @@ final class CompressionPlanTests: XCTestCase {
         XCTAssertEqual(try CompressionPlan.config(of: dir).hiddenSize, 4096, "a directory with only config.json")
         let plan = CompressionPlan.make(config: c, recipe: recipe, windows: 128, heldOut: 0, seqlen: 2048, dtype: .f32, threads: 2,
                                         speeds: speeds, machineBytes: 24 << 30)
-        // 32 blocks: A 3 × 4096² + 11008², G 3 × 4096² + 2 × 4096² + 2 × 11008², float32
-        let perBlock = 3 * 4096 * 4096 + 11008 * 11008 + 5 * 4096 * 4096 + 2 * 11008 * 11008
+        // 32 blocks: A 3 × 4096 + 11008 sides, G 3 × 4096 + 2 × 4096 + 2 × 11008; float64 upper triangles, 4·n(n+1) bytes
+        let perBlock = 3 * 4096 * 4097 + 11008 * 11009 + 5 * 4096 * 4097 + 2 * 11008 * 11009
         XCTAssertEqual(plan.factorBytes, 4 * 32 * perBlock)
         XCTAssertFalse(plan.fits)
         XCTAssertTrue(plan.text().contains("fits: NO"), plan.text())

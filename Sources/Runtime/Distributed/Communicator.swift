@@ -10,7 +10,7 @@ public protocol Communicator: AnyObject {
     var size: Int { get }
     /// Sum over the ranks of x[0..<count] into root's x (in place there; the other ranks' x unchanged).
     /// x: [count]
-    func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws
+    func reduceSum(_ x: UnsafeMutablePointer<Double>, count: Int, root: Int) throws
     /// root's x[0..<count] into every rank's x.  x: [count]
     func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws
     /// Sum over the ranks of x, in place on every rank.
@@ -30,7 +30,7 @@ public final class SingleProcess: Communicator {
     public init() {}
     public var rank: Int { 0 }
     public var size: Int { 1 }
-    public func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
+    public func reduceSum(_ x: UnsafeMutablePointer<Double>, count: Int, root: Int) throws {}
     public func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {}
     public func allReduceSum(_ x: inout [Double]) throws {}
     public func abort(code: Int32) -> Never { exit(code) }

@@ -33,8 +33,8 @@ public final class MPICommunicator: Communicator {
         guard rc == 0 else { throw CommunicatorError("\(what) failed on rank \(rank) of \(size) (MPI error \(rc))") }
     }
 
-    public func reduceSum(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {
-        try check(surgeon_mpi_reduce_sum_float(&api, x, count, Int32(root), Int32(rank)), "MPI_Reduce")
+    public func reduceSum(_ x: UnsafeMutablePointer<Double>, count: Int, root: Int) throws {
+        try check(surgeon_mpi_reduce_sum_double(&api, x, count, Int32(root), Int32(rank)), "MPI_Reduce")
     }
 
     public func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int, root: Int) throws {
