@@ -84,6 +84,34 @@ final class MPICompressTests: XCTestCase {
         try assertSameSurgery(dir + "/full", dir + "/resumed")
     }
 
+    /// A rank killed during shot 2 stops the job: mpirun names the rank, rank 0 writes no output,
+    /// and the checkpoint of shot 1 survives; one process resumes it and ends where the
+    /// uninterrupted run ends. (Enough windows that a shot lasts seconds, the kill lands in shot 2.)
+    func testAKilledRankStopsTheJobAndTheCheckpointOfTheLastShotSurvives() throws {
+        guard MPIRun.mpirun != nil else { throw XCTSkip("mpirun not installed (scripts/test.sh installs openmpi-bin)") }
+        let ids = try MPIRun.writeWindows(160), model = Fixtures.fixture("tiny-llama"), dir = Fixtures.tempDir()
+        let out = dir + "/killed", token = UUID().uuidString, marker = "SURGEON_TEST_JOB=\(token)"
+        var killed: pid_t?
+        let (status, stderr) = try MPIRun.run(2, compressArgs(model, ids: ids, out: out), environment: ["SURGEON_TEST_JOB": token]) {
+            guard killed == nil, FileManager.default.fileExists(atPath: out + ".partial/state.json"),
+                  let pid = MPIRun.pid(ofRank: 1, marker: marker) else { return }
+            kill(pid, SIGKILL)
+            killed = pid
+        }
+        XCTAssertNotNil(killed, "the job ended before shot 1's checkpoint was seen: \(stderr)")
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(stderr.contains("rank 1") && stderr.contains("signal 9"), stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output after a failed run")
+        let file = try CheckpointFile.read(directory: out + ".partial")
+        XCTAssertEqual(file.state.completedShots, 1)
+        let resumed = try SurgeonProcess.run(compressArgs(model, ids: ids, out: out, extra: ["--resume"]))
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming after shot 1 of 2"), resumed.stderr)
+        let full = try SurgeonProcess.run(compressArgs(model, ids: ids, out: dir + "/full"))
+        XCTAssertEqual(full.status, 0, full.stderr)
+        try assertSameSurgery(dir + "/full", out)
+    }
+
     /// What does not run across ranks yet is refused with the flag to change, on rank 0, and writes nothing.
     func testElementStructuresAreRefusedAcrossRanks() throws {
         guard MPIRun.mpirun != nil else { throw XCTSkip("mpirun not installed (scripts/test.sh installs openmpi-bin)") }

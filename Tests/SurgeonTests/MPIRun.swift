@@ -11,7 +11,9 @@ enum MPIRun {
     }
 
     /// Runs the job (as root too: the CI machine's user); returns the exit status and standard error.
-    static func run(_ n: Int, _ args: [String], timeout: Double = 120) throws -> (Int32, String) {
+    /// `environment` is added to every rank's; `poll` is called every 20 ms while the job runs.
+    static func run(_ n: Int, _ args: [String], timeout: Double = 120, environment extra: [String: String] = [:],
+                    poll: (() -> Void)? = nil) throws -> (Int32, String) {
         guard let mpirun else { throw XCTSkip("mpirun not installed (scripts/test.sh installs openmpi-bin)") }
         let dir = Fixtures.tempDir()
         let errPath = dir + "/stderr"
@@ -22,12 +24,16 @@ enum MPIRun {
         var env = ProcessInfo.processInfo.environment
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env.merge(extra) { $1 }
         p.environment = env
         p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         try p.run()
         let end = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < end { usleep(20_000) }
+        while p.isRunning && Date() < end {
+            poll?()
+            usleep(20_000)
+        }
         if p.isRunning {
             p.terminate()
             p.waitUntilExit()
@@ -35,6 +41,18 @@ enum MPIRun {
         }
         p.waitUntilExit()
         return (p.terminationStatus, (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+    }
+
+    /// The process id of rank `rank` of the running job whose ranks' environment holds `marker`
+    /// (`KEY=value`), found in /proc; nil when there is none (yet).
+    static func pid(ofRank rank: Int, marker: String) -> pid_t? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for e in entries {
+            guard let pid = pid_t(e), let data = FileManager.default.contents(atPath: "/proc/\(e)/environ") else { continue }
+            let vars = Set(data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+            if vars.contains(marker) && vars.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
     }
 
     /// `count` windows of 16 token ids as a JSON file (ids below 512: every fixture's vocabulary).
