@@ -10,15 +10,12 @@ import Runtime
 extension Compressor {
     /// Runs the shots across `communicator`'s ranks, layers owned as `ownership` says. Every rank
     /// calls this with the same recipe, model and windows. Refuses what does not run distributed yet:
-    /// element structures (unstructured, 2:4), layer-wise methods, the adaptive schedule, the
-    /// low-rank correction, and ownership that splits an input group.
+    /// layer-wise methods, the adaptive schedule, the low-rank correction, and ownership that splits
+    /// an input group.
     public func distribute(over communicator: Communicator, ownership: LayerOwnership) throws {
         guard communicator.size > 1 else { return }
         guard ownership.ranks == communicator.size else {
             throw SurgeryError.invalidTarget("the layers are assigned to \(ownership.ranks) ranks but the job has \(communicator.size)")
-        }
-        guard structure == .rowsColumns else {
-            throw SurgeryError.invalidRecipe(.structure, "only rows-columns runs across MPI ranks so far (got \(structure.rawValue)); run \(structure.rawValue) as one process")
         }
         guard !method.isLayerwise else {
             throw SurgeryError.invalidRecipe(.method, "\(method.rawValue) prunes layer by layer in one process; run it without mpirun")
@@ -46,6 +43,12 @@ extension Compressor {
     func owns(_ layer: String) -> Bool {
         guard isDistributed, let ownership else { return true }
         return ownership.rank(of: layer) == communicator.rank
+    }
+
+    /// Sums x over the ranks, in place on every rank (nothing in one process): exact for the integer
+    /// counts the element selection and the logs sum.
+    func sumOverRanks(_ x: inout [Double]) throws {
+        if isDistributed { try communicator.allReduceSum(&x) }
     }
 
     /// Rows R and columns C' (inputs, plus one for a bias) of a block linear.

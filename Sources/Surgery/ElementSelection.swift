@@ -16,26 +16,47 @@ public struct ElementSelection: Sendable, Equatable {
 /// order, then index order. τ is found by radix selection on the IEEE bit patterns (8 counting
 /// passes over the arrays, no copy and no sort).
 public func selectSmallest(_ costs: [[Double]], count k: Int) -> ElementSelection {
-    var masks = costs.map { [Bool](repeating: false, count: $0.count) }
-    let total = costs.reduce(0) { $0 + $1.count }
-    var zeros = 0
-    for a in costs { for v in a where v <= 0 { zeros += 1 } }
-    let n = min(max(k, zeros), total)
+    selectSmallest(costs.map { Optional($0) }, total: costs.reduce(0) { $0 + $1.count }, count: k) { _ in }
+}
+
+/// The same selection when each process holds some of the arrays (nil: another rank's), `total`
+/// entries over all of them: every count the rule needs — the zero costs, each radix pass's
+/// histogram, the costs below τ, the ties at τ per array — is summed over the processes by `sum`
+/// (an all-reduce of exact integer counts; nothing in one process), so every process finds the same
+/// τ and the same tie breaks as one process holding every array, and masks the arrays it holds
+/// (the others' masks are empty).
+func selectSmallest(_ costs: [[Double]?], total: Int, count k: Int,
+                    sum: (inout [Double]) throws -> Void) rethrows -> ElementSelection {
+    var masks = costs.map { [Bool](repeating: false, count: $0?.count ?? 0) }
+    var zeros = [0.0]
+    for a in costs { for v in a ?? [] where v <= 0 { zeros[0] += 1 } }
+    try sum(&zeros)
+    let n = min(max(k, Int(zeros[0])), total)
     guard n > 0 else { return ElementSelection(masks: masks, removed: 0, threshold: -.infinity) }
-    let tau = kthSmallest(costs, n)
-    var below = 0
-    for a in costs { for v in a where v < tau { below += 1 } }
-    var ties = n - below
+    let tau = try kthSmallest(costs, n, sum: sum)
+    // [below τ, ties at τ in array 0, in array 1, ...]
+    var tally = [Double](repeating: 0, count: 1 + costs.count)
+    for (i, a) in costs.enumerated() {
+        for v in a ?? [] {
+            if v < tau { tally[0] += 1 } else if v == tau { tally[1 + i] += 1 }
+        }
+    }
+    try sum(&tally)
+    var ties = n - Int(tally[0])
     for i in costs.indices {
-        costs[i].withUnsafeBufferPointer { b in
+        let mine = min(ties, Int(tally[1 + i]))
+        ties -= mine
+        guard let a = costs[i] else { continue }
+        var left = mine
+        a.withUnsafeBufferPointer { b in
             masks[i].withUnsafeMutableBufferPointer { m in
                 for j in 0..<b.count {
                     let v = b[j]
                     if v < tau {
                         m[j] = true
-                    } else if v == tau && ties > 0 {
+                    } else if v == tau && left > 0 {
                         m[j] = true
-                        ties -= 1
+                        left -= 1
                     }
                 }
             }
@@ -56,6 +77,11 @@ private func key(_ v: Double) -> UInt64 { v > 0 ? v.bitPattern : 0 }
 /// The k-th smallest (1-based, 1 ≤ k ≤ total) value over the arrays, by most-significant-byte
 /// radix selection: each pass histograms the next byte of the keys that match the prefix found so far.
 func kthSmallest(_ arrays: [[Double]], _ k: Int) -> Double {
+    kthSmallest(arrays.map { Optional($0) }, k) { _ in }
+}
+
+/// The same over arrays held by several processes (nil: another's), each pass's histogram summed by `sum`.
+func kthSmallest(_ arrays: [[Double]?], _ k: Int, sum: (inout [Double]) throws -> Void) rethrows -> Double {
     var prefix: UInt64 = 0, known: UInt64 = 0
     var rank = k
     var hists = [[Int]](repeating: [Int](repeating: 0, count: 256), count: arrays.count)
@@ -64,7 +90,7 @@ func kthSmallest(_ arrays: [[Double]], _ k: Int) -> Double {
         hists.withUnsafeMutableBufferPointer { hs in
             Parallel.forEach(arrays.count) { i in
                 var h = [Int](repeating: 0, count: 256)
-                arrays[i].withUnsafeBufferPointer { b in
+                arrays[i]?.withUnsafeBufferPointer { b in
                     for v in b {
                         let x = key(v)
                         if x & m == p { h[Int((x >> s) & 0xFF)] += 1 }
@@ -73,10 +99,12 @@ func kthSmallest(_ arrays: [[Double]], _ k: Int) -> Double {
                 hs[i] = h
             }
         }
-        var bucket = 0, inBucket = 0
+        var counts = [Double](repeating: 0, count: 256)
+        for h in hists { for b in 0..<256 { counts[b] += Double(h[b]) } }
+        try sum(&counts)
+        var bucket = 0
         while bucket < 256 {
-            inBucket = 0
-            for h in hists { inBucket += h[bucket] }
+            let inBucket = Int(counts[bucket])
             if rank <= inBucket { break }
             rank -= inBucket
             bucket += 1

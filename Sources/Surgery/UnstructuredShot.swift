@@ -45,58 +45,69 @@ extension Compressor {
             let a = try factors.flatMap { try doubleFactor($0.a(names[i]), layer: names[i]) }
             return (g, a)
         }
-        // costs of every weight, layer by layer
-        log("costing the weights of \(names.count) layers")
-        var costs = [[Double]](repeating: [], count: names.count)
+        // costs of every weight, layer by layer (a distributed run's rank: of its own layers)
+        let mine = names.indices.filter { owns(names[$0]) }
+        log("costing the weights of \(mine.count) layers")
+        var costs = [[Double]?](repeating: nil, count: names.count)
         var lives = [LiveParts?](repeating: nil, count: names.count)
-        try parallelLayers(names.count, progress: log, what: "costing") { i in
+        try parallelLayers(mine.count, progress: log, what: "costing") { k in
+            let i = mine[k]
             let layer = try layers.prunable(names[i])
             let (g, a) = try curvature(i)
             let live = LiveParts(layer, g: g, a: a)
             let c = try elementCosts(layer, live: live, g: g, a: a, method: method, dampG: dG, dampA: dA)
             return { costs[i] = c; lives[i] = live }
         }
-        // one global selection
-        let masks: [[Bool]]
+        // one global selection (across ranks: the counts it needs are summed, each rank masks its layers)
+        var masks: [[Bool]?] = [[Bool]?](repeating: nil, count: names.count)
         let threshold: Double
         switch structure {
         case .twoFour:
+            func inputs(_ i: Int) -> Int { shapes[i].cols - (shapes[i].bias ? 1 : 0) }
             let groupCosts = names.indices.map { i in
-                twoFourGroupCosts(costs[i], rows: shapes[i].rows, stride: shapes[i].cols, inputs: shapes[i].cols - (shapes[i].bias ? 1 : 0))
+                costs[i].map { twoFourGroupCosts($0, rows: shapes[i].rows, stride: shapes[i].cols, inputs: inputs(i)) }
             }
-            let groups = groupCosts.reduce(0) { $0 + $1.count }
-            let sel = selectSmallest(groupCosts, count: Int((2 * target * Double(groups)).rounded(.down)))
-            masks = names.indices.map { i in
-                twoFourMask(costs[i], selected: sel.masks[i], rows: shapes[i].rows, stride: shapes[i].cols,
-                            inputs: shapes[i].cols - (shapes[i].bias ? 1 : 0))
+            let groups = names.indices.reduce(0) { $0 + shapes[$1].rows * (inputs($1) / 4) }
+            let sel = try selectSmallest(groupCosts, total: groups, count: Int((2 * target * Double(groups)).rounded(.down)),
+                                         sum: sumOverRanks)
+            for i in mine {
+                guard let c = costs[i] else { continue }
+                masks[i] = twoFourMask(c, selected: sel.masks[i], rows: shapes[i].rows, stride: shapes[i].cols, inputs: inputs(i))
             }
             threshold = sel.threshold
         case .rowsColumns:
             throw SurgeryError.invalidRecipe(.structure, "rows and columns are pruned by the structured shot, not element by element")
         case .unstructured:
             let total = shapes.reduce(0) { $0 + $1.rows * $1.cols }
-            let sel = selectSmallest(costs, count: Int((target * Double(total)).rounded(.down)))
-            masks = sel.masks
+            let sel = try selectSmallest(costs, total: total, count: Int((target * Double(total)).rounded(.down)), sum: sumOverRanks)
+            for i in mine { masks[i] = sel.masks[i] }
             threshold = sel.threshold
         }
         costs = []
         // removal and (surgeon) grouped updates, layer by layer
-        log("updating \(names.count) layers")
+        log("updating \(mine.count) layers")
         let updateStart = Date()
         var solves = GroupSolveCounts()
-        try parallelLayers(names.count, progress: log, what: "updating") { i in
-            guard let live = lives[i] else { return {} }
+        try parallelLayers(mine.count, progress: log, what: "updating") { k in
+            let i = mine[k]
+            guard let live = lives[i], let mask = masks[i] else { throw SurgeryError.invalidTarget("layer \(names[i]) was not costed") }
             var layer = try layers.prunable(names[i])
             var gi: [Double]?, ai: [Double]?
             if method.traits.updatesWeights {
                 let (g, a) = try curvature(i)
                 (gi, ai) = try liveInverses(layer, live: live, g: g, a: a, dampG: dG, dampA: dA)
             }
-            let counts = try applyGroupedUpdate(&layer, mask: masks[i], live: live, gi: gi, ai: ai, maxEntries: groupEntries)
+            let counts = try applyGroupedUpdate(&layer, mask: mask, live: live, gi: gi, ai: ai, maxEntries: groupEntries)
             try layers.replace(layer)
             return { solves = solves + counts }
         }
+        // every rank takes the owners' weights (their zeros are the masks: no removed rows or columns)
+        var none = [(rows: [Int], cols: [Int])](repeating: ([], []), count: names.count)
+        try shareUpdatedLayers(names, removed: &none)
         if method.traits.updatesWeights {
+            var n = [Double(solves.iterative), Double(solves.iterations), Double(solves.factored)]
+            try sumOverRanks(&n)
+            (solves.iterative, solves.iterations, solves.factored) = (Int(n[0]), Int(n[1]), Int(n[2]))
             log(solves.summary + String(format: ", in %.1f s", Date().timeIntervalSince(updateStart)))
         }
         return threshold

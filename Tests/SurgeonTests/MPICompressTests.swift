@@ -14,9 +14,11 @@ final class MPICompressTests: XCTestCase {
          "--shots", String(shots), "--held-out", "0", "-o", out, "-t", "1"] + extra
     }
 
-    /// The removed rows and columns of two outputs are equal; every block linear's weights (and bias)
-    /// agree within 1e-4 relative Frobenius.
-    func assertSameSurgery(_ a: String, _ b: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// The removed rows and columns of two outputs are equal, so are the zeros of every block linear,
+    /// and its weights (and bias) agree within 1e-4 relative Frobenius. `elements`: an unstructured or
+    /// 2:4 run (weights zeroed, no rows or columns removed), else a rows-columns one.
+    func assertSameSurgery(_ a: String, _ b: String, elements: Bool = false,
+                           file: StaticString = #filePath, line: UInt = #line) throws {
         let ra = try CompressionReport.read(path: a + "/compression.json"), rb = try CompressionReport.read(path: b + "/compression.json")
         XCTAssertEqual(ra.layers.map(\.name), rb.layers.map(\.name), file: file, line: line)
         var removed = 0
@@ -25,14 +27,19 @@ final class MPICompressTests: XCTestCase {
             XCTAssertEqual(x.removedCols, y.removedCols, x.name, file: file, line: line)
             removed += x.removedRows.count + x.removedCols.count
         }
-        XCTAssertGreaterThan(removed, 10, "the run removed structures", file: file, line: line)
+        XCTAssertTrue(elements ? removed == 0 : removed > 10, "removed rows and columns: \(removed)", file: file, line: line)
         let ma = try ModelLoader.model(a, dtype: nil), mb = try ModelLoader.model(b, dtype: nil)
+        var zeros = 0
         for n in ma.blockLinearNames {
             let la = try XCTUnwrap(ma.linear(n)), lb = try XCTUnwrap(mb.linear(n))
             XCTAssertLessThanOrEqual(relativeFrobenius(la.denseWeight.data, lb.denseWeight.data), 1e-4, n, file: file, line: line)
+            let za = la.denseWeight.data.indices.filter { la.denseWeight.data[$0] == 0 }
+            XCTAssertEqual(za, lb.denseWeight.data.indices.filter { lb.denseWeight.data[$0] == 0 }, "\(n): the zeros", file: file, line: line)
+            zeros += za.count
             if let ba = la.bias, let bb = lb.bias { XCTAssertLessThanOrEqual(relativeFrobenius(ba, bb), 1e-4, n, file: file, line: line) }
             XCTAssertEqual(la.bias == nil, lb.bias == nil, n, file: file, line: line)
         }
+        if elements { XCTAssertGreaterThan(zeros, 1000, "the run zeroed weights", file: file, line: line) }
     }
 
     /// tiny-llama (shared A of q/k/v and gate/up) and tiny-opt (biases): 2 ranks and 3 ranks remove
@@ -112,16 +119,36 @@ final class MPICompressTests: XCTestCase {
         try assertSameSurgery(dir + "/full", out)
     }
 
+    /// Unstructured and 2:4 (the surgeon: costs, one global selection whose counts are summed over
+    /// the ranks, grouped updates by the owners) on 2 ranks remove the weights one process removes.
+    func testElementStructuresRemoveWhatOneProcessRemoves() throws {
+        guard MPIRun.mpirun != nil else { throw XCTSkip("mpirun not installed (scripts/test.sh installs openmpi-bin)") }
+        let ids = try MPIRun.writeWindows(6), model = Fixtures.fixture("tiny-llama")
+        for structure in ["unstructured", "2:4"] {
+            let dir = Fixtures.tempDir()
+            var args = compressArgs(model, ids: ids, out: dir + "/one")
+            args[args.firstIndex(of: "rows-columns") ?? 0] = structure
+            args[args.firstIndex(of: "0.2") ?? 0] = "0.5"
+            let one = try SurgeonProcess.run(args)
+            XCTAssertEqual(one.status, 0, one.stderr)
+            args[args.firstIndex(of: dir + "/one") ?? 0] = dir + "/two"
+            let (status, stderr) = try MPIRun.run(2, args)
+            XCTAssertEqual(status, 0, stderr)
+            XCTAssertTrue(stderr.contains("layers over 2 ranks"), stderr)
+            try assertSameSurgery(dir + "/one", dir + "/two", elements: true)
+        }
+    }
+
     /// What does not run across ranks yet is refused with the flag to change, on rank 0, and writes nothing.
-    func testElementStructuresAreRefusedAcrossRanks() throws {
+    func testLayerwiseMethodsAreRefusedAcrossRanks() throws {
         guard MPIRun.mpirun != nil else { throw XCTSkip("mpirun not installed (scripts/test.sh installs openmpi-bin)") }
         let ids = try MPIRun.writeWindows(4), out = Fixtures.tempDir() + "/out"
-        var args = compressArgs(Fixtures.fixture("tiny-llama"), ids: ids, out: out)
-        args[args.firstIndex(of: "rows-columns") ?? 0] = "2:4"
+        var args = compressArgs(Fixtures.fixture("tiny-llama"), ids: ids, out: out, shots: 1, extra: ["--method", "sparsegpt"])
+        args[args.firstIndex(of: "rows-columns") ?? 0] = "unstructured"
         args[args.firstIndex(of: "0.2") ?? 0] = "0.5"
         let (status, stderr) = try MPIRun.run(2, args)
         XCTAssertNotEqual(status, 0)
-        XCTAssertTrue(stderr.contains("--structure: only rows-columns runs across MPI ranks"), stderr)
+        XCTAssertTrue(stderr.contains("--method: sparsegpt prunes layer by layer in one process"), stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 }
