@@ -101,7 +101,7 @@ public enum Curvature {
     /// `layers`: accumulate only these layers' factors (nil: all; `estimateInGroups` passes groups).
     /// `communicator`: the ranks of a distributed run share the windows (rank r takes windows
     /// r, r + size, ...; every rank needs at least one) and their sums are reduced to `root`, whose
-    /// result equals a one-process pass up to the order of the float additions; the other ranks
+    /// result equals a one-process pass bit for bit (`FactorSum`); the other ranks
     /// return their own share only. With `ownership`, each layer's factors are reduced to its owner
     /// instead, and every rank returns the factors of its own layers only (the others are freed).
     public static func estimate(model: CausalLM, calibration: Calibration, method: CurvatureMethod,
