@@ -65,10 +65,12 @@ final class LayerOwnershipTests: XCTestCase {
             let mine = Set(names.filter { owner[$0] == rank })
             XCTAssertEqual(Set(f.A.keys), mine)
             XCTAssertEqual(Set(f.G.keys), mine)
+            // the float64 sums held: 4·s(s+1) bytes per factor of side s
+            func sumBytes(_ t: Tensor?) -> Int { (t?.shape.first).map { 4 * $0 * ($0 + 1) } ?? 0 }
             var bytes = 0
             for n in mine {
-                if d.inputGroup(of: n) == n { bytes += 4 * (f.A[n]?.count ?? 0) }
-                bytes += 4 * (f.G[n]?.count ?? 0)
+                if d.inputGroup(of: n) == n { bytes += sumBytes(f.A[n]) }
+                bytes += sumBytes(f.G[n])
             }
             XCTAssertEqual(f.metadata["held_bytes"], String(bytes))
         }
