@@ -22,7 +22,7 @@ final class FactorSum {
 
     /// Entries held: n(n+1)/2.
     var count: Int { n * (n + 1) / 2 }
-    var bytes: Int { 8 * count }
+    var bytes: Int { factorSumBytes(side: n) }
 
     /// sum += the upper triangle of `window`.  window: [n, n] (row stride n; only j >= i read)
     func add(_ window: UnsafePointer<Float>) {
@@ -50,6 +50,9 @@ final class FactorSum {
         return Tensor(shape: [n, n], data: out)
     }
 }
+
+/// Bytes of one factor's sum during a pass: n(n+1)/2 doubles (what the planner and the grouping count).
+public func factorSumBytes(side n: Int) -> Int { 4 * n * (n + 1) }
 
 /// One window's statistic into `scratch` (upper triangle; the lower is not written):
 /// α·[x 1]ᵀ[x 1], the column of ones only with a bias.  x: [T, C]; scratch: [n, n], n = C (+1)

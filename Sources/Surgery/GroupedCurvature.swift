@@ -43,8 +43,8 @@ extension Curvature {
             guard method != .identity, let l = model.linear(name) else { return (name, 0) }
             let leader = d.inputGroup(of: name) ?? name
             let aSide = l.inFeatures + (l.bias != nil ? 1 : 0)
-            let a = leader == name ? aSide * (aSide + 1) : 0
-            return (name, 4 * (a + (method == .kfac ? l.outFeatures * (l.outFeatures + 1) : 0)))
+            let a = leader == name ? factorSumBytes(side: aSide) : 0
+            return (name, a + (method == .kfac ? factorSumBytes(side: l.outFeatures) : 0))
         }
     }
 

@@ -44,15 +44,22 @@ final class KFACAccumulator: CurvatureObserver {
             if groupOf[act.name] == nil { order.append(act.name) }
             groupOf[act.name] = act.inputGroup
             guard act.name == act.inputGroup else { return }
-            let sum = a[act.name] ?? FactorSum(n: C + (act.hasBias ? 1 : 0))
-            if a[act.name] == nil { a[act.name] = sum; bytes += sum.bytes }
+            let sum = accumulator(&a, act.name, n: C + (act.hasBias ? 1 : 0))
             sum.add(windowStatistic(act.input, T: T, C: C, hasBias: act.hasBias, alpha: alphaA, into: scratch))
             return
         }
         guard wantG else { return }
-        let sum = g[act.name] ?? FactorSum(n: R)
-        if g[act.name] == nil { g[act.name] = sum; bytes += sum.bytes }
+        let sum = accumulator(&g, act.name, n: R)
         sum.add(windowStatistic(dy, T: T, C: R, hasBias: false, alpha: alphaG, into: scratch))
+    }
+
+    /// The sum kept under `key`, made (and counted in `bytes`) on first use.
+    private func accumulator(_ sums: inout [String: FactorSum], _ key: String, n: Int) -> FactorSum {
+        if let s = sums[key] { return s }
+        let s = FactorSum(n: n)
+        sums[key] = s
+        bytes += s.bytes
+        return s
     }
 
     /// Sums every accumulator (its upper triangle, the part `finish` reads) over the ranks into the rank `owner` names for its layer (an input

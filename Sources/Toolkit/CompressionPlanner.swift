@@ -274,8 +274,7 @@ extension CompressionPlan {
     /// Bytes of a layer's own factor sums in a pass (its G, and A when it leads its input group):
     /// float64 upper triangles, 4·n(n+1) bytes each (`Curvature.factorBytes`).
     static func layerFactorBytes(_ l: Layer) -> Int {
-        let a = l.aSide ?? 0
-        return 4 * (a * (a + 1) + l.gSide * (l.gSide + 1))
+        factorSumBytes(side: l.aSide ?? 0) + factorSumBytes(side: l.gSide)
     }
 
     /// The plan's layers as the units layer groups are packed from: each input group whole, its bytes.
